@@ -1,0 +1,69 @@
+"""The seam between the store and a DynamoDB client: four single-item calls, errors mapped to ours.
+
+The store decides *what* to write (layout, expiry, conditions); a backend only says it in its client's dialect. Items
+cross the seam as plain Python values: ``str`` for S, ``int`` for integral N, ``bytes`` for B. Anything else a
+server hands back (a float, a list, a map) is passed through as-is so that the store can reject it as corrupt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["Backend", "Condition", "Item", "ItemValue"]
+
+ItemValue = str | int | bytes | object
+Item = dict[str, ItemValue]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """What must hold for a write to go through. All parts that are set must hold together.
+
+    :param absent: the item must not exist (a brand-new session id).
+    :param live_after: the item must exist with ``Expires`` greater than this epoch second.
+    :param version: the item's version attribute must equal this (optimistic locking).
+    """
+
+    absent: bool = False
+    live_after: int | None = None
+    version: int | None = None
+
+
+class Backend(Protocol):
+    """A DynamoDB client bound to one table and one attribute naming.
+
+    Every method raises only :class:`~tornado_dynasession.errors.SessionStoreError` subclasses.
+    A failed condition is not an error: ``put``, ``update_expires`` and ``delete`` return False then.
+    """
+
+    async def get(self, key: str, *, consistent_read: bool) -> Item | None:
+        """Return the item whose hash key is ``key``, or None."""
+        ...
+
+    async def put(self, item: Item, condition: Condition | None) -> bool:
+        """Write the whole item; False when ``condition`` failed."""
+        ...
+
+    async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
+        """Set only ``Expires`` on an existing item; False when ``condition`` failed."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Delete the item; deleting a missing item is not an error."""
+        ...
+
+    async def close(self) -> None:
+        """Release what the backend opened itself (never a caller-owned client)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeNames:
+    """The item's attribute names, configurable on the store."""
+
+    hash_key: str = "SessionID"
+    expires: str = "Expires"
+    session: str = "Session"
+    created: str = "Created"
+    version: str = "Version"

@@ -1,0 +1,230 @@
+"""The default backend: an aiobotocore DynamoDB client, one long-lived client per store."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+
+from ..errors import (
+    ConfigurationError,
+    SessionStoreError,
+    StoreUnavailableError,
+    TableNotFoundError,
+)
+from . import AttributeNames, Condition, Item, ItemValue
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_dynamodb.type_defs import AttributeValueTypeDef
+
+__all__ = ["AiobotocoreBackend", "map_client_error"]
+
+# Codes that mean "the server is there but will not serve you right now": worth a retry, then a 503.
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "LimitExceededException",
+    }
+)
+
+
+def _to_wire(value: ItemValue) -> AttributeValueTypeDef:
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, bytes):
+        return {"B": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    raise TypeError(f"cannot store a {type(value).__name__} attribute")
+
+
+def _from_wire(value: Any) -> ItemValue:
+    # A single-key dict is the normal shape; anything else is corrupt and passed through for the store to reject.
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, inner),) = value.items()
+        if kind == "S" and isinstance(inner, str):
+            return inner
+        if kind == "B" and isinstance(inner, (bytes, bytearray)):
+            return bytes(inner)
+        if kind == "N" and isinstance(inner, str):
+            try:
+                return int(inner)
+            except ValueError:
+                return inner  # a non-integral number: the store rejects it as corrupt
+    # Any other shape (L, M, SS, BOOL, NULL, ...) is passed through as its wire form: the store rejects it.
+    wire: object = value
+    return wire
+
+
+def _condition_expression(
+    condition: Condition, names: AttributeNames
+) -> tuple[str, dict[str, str], dict[str, AttributeValueTypeDef]]:
+    parts: list[str] = []
+    attr_names: dict[str, str] = {}
+    attr_values: dict[str, AttributeValueTypeDef] = {}
+    if condition.absent:
+        parts.append("attribute_not_exists(#k)")
+        attr_names["#k"] = names.hash_key
+    if condition.live_after is not None:
+        parts.append("#e > :now")
+        attr_names["#e"] = names.expires
+        attr_values[":now"] = {"N": str(condition.live_after)}
+    if condition.version is not None:
+        attr_names["#v"] = names.version
+        if condition.version == 0:  # version 0 is an item written without the attribute
+            parts.append("attribute_not_exists(#v)")
+        else:
+            parts.append("#v = :ver")
+            attr_values[":ver"] = {"N": str(condition.version)}
+    return " AND ".join(parts), attr_names, attr_values
+
+
+def map_client_error(
+    exc: BaseException, *, operation: str, table: str, hash_key: str, endpoint: str | None
+) -> Exception:
+    """Translate an aiobotocore/aiohttp failure into the library's own error, naming cause and fix."""
+    where = endpoint or "the AWS regional endpoint"
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = error.get("Message", "")
+        attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) + 1
+        if code == "ResourceNotFoundException":
+            return TableNotFoundError(table, hash_key, endpoint)
+        if code in _UNAVAILABLE_CODES:
+            return StoreUnavailableError(
+                f"DynamoDB at {where} refused {operation} on table {table!r} with {code} after {attempts} "
+                f"attempt(s): {message}. Retry later; if it is throttling, raise the table's capacity "
+                "(or use on-demand) or set session_touch_after to cut touch writes."
+            )
+        return SessionStoreError(f"DynamoDB at {where} rejected {operation} on table {table!r}: {code}: {message}")
+    if isinstance(exc, NoCredentialsError):
+        return ConfigurationError(
+            f"no AWS credentials for DynamoDB at {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+            "an AWS profile, or an instance role"
+        )
+    if isinstance(exc, NoRegionError):
+        return ConfigurationError("no AWS region: pass region_name= to the store or set AWS_DEFAULT_REGION")
+    if isinstance(exc, (BotoConnectionError, HTTPClientError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
+        return StoreUnavailableError(
+            f"DynamoDB server unreachable at {where} during {operation} ({type(exc).__name__}: {exc}). "
+            "Check that the server runs and that endpoint_url / DYNAMODB_ENDPOINT points at it."
+        )
+    if isinstance(exc, BotoCoreError):
+        return SessionStoreError(f"DynamoDB client error during {operation} at {where}: {exc}")
+    return SessionStoreError(f"unexpected error during {operation} at {where}: {type(exc).__name__}: {exc}")
+
+
+class AiobotocoreBackend:
+    """Speaks to one table through an aiobotocore DynamoDB client."""
+
+    __slots__ = ("_client", "_close", "_endpoint", "_key_name", "_names", "_table")
+
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table: str,
+        names: AttributeNames,
+        *,
+        endpoint_url: str | None,
+        close: Any = None,
+    ) -> None:
+        self._client = client
+        self._table = table
+        self._names = names
+        self._key_name = names.hash_key
+        self._endpoint = endpoint_url
+        self._close = close
+
+    def _error(self, exc: BaseException, operation: str) -> Exception:
+        return map_client_error(
+            exc, operation=operation, table=self._table, hash_key=self._key_name, endpoint=self._endpoint
+        )
+
+    async def get(self, key: str, *, consistent_read: bool) -> Item | None:
+        """One GetItem."""
+        try:
+            response = await self._client.get_item(
+                TableName=self._table, Key={self._key_name: {"S": key}}, ConsistentRead=consistent_read
+            )
+        except Exception as exc:
+            raise self._error(exc, "GetItem") from exc
+        raw = response.get("Item")
+        if raw is None:
+            return None
+        return {name: _from_wire(value) for name, value in raw.items()}
+
+    async def put(self, item: Item, condition: Condition | None) -> bool:
+        """One PutItem, conditional when ``condition`` is given."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {name: _to_wire(value) for name, value in item.items()},
+        }
+        if condition is not None:
+            expression, attr_names, attr_values = _condition_expression(condition, self._names)
+            kwargs["ConditionExpression"] = expression
+            kwargs["ExpressionAttributeNames"] = attr_names
+            if attr_values:
+                kwargs["ExpressionAttributeValues"] = attr_values
+        try:
+            await self._client.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise self._error(exc, "PutItem") from exc
+        except Exception as exc:
+            raise self._error(exc, "PutItem") from exc
+        return True
+
+    async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
+        """One conditional UpdateItem that sets only ``Expires``."""
+        expression, attr_names, attr_values = _condition_expression(condition, self._names)
+        attr_names["#e"] = self._names.expires
+        attr_values[":exp"] = {"N": str(expires_at)}
+        try:
+            await self._client.update_item(
+                TableName=self._table,
+                Key={self._key_name: {"S": key}},
+                UpdateExpression="SET #e = :exp",
+                ConditionExpression=expression,
+                ExpressionAttributeNames=attr_names,
+                ExpressionAttributeValues=attr_values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise self._error(exc, "UpdateItem") from exc
+        except Exception as exc:
+            raise self._error(exc, "UpdateItem") from exc
+        return True
+
+    async def delete(self, key: str) -> None:
+        """One unconditional DeleteItem (idempotent)."""
+        try:
+            await self._client.delete_item(TableName=self._table, Key={self._key_name: {"S": key}})
+        except Exception as exc:
+            raise self._error(exc, "DeleteItem") from exc
+
+    async def close(self) -> None:
+        """Close the client if this backend created it."""
+        if self._close is not None:
+            close, self._close = self._close, None
+            await close()

@@ -1,0 +1,404 @@
+"""DynamoDBStore: one session is one DynamoDB item; this module owns its layout, expiry rules and write conditions.
+
+Item layout (attribute names configurable)::
+
+    {<hash_key>: {"S": key}, "Expires": {"N": "<epoch seconds>"}, "Session": {"S": "<JSON text>"}}
+
+plus, when the session policy writes it, ``Created`` (N, epoch seconds) for the absolute lifetime and, with
+``locking=True``, ``Version`` (N). ``key`` is the base64url SHA-256 of the session id unless ``hash_ids=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import math
+import os
+import time
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from .backends import AttributeNames, Backend, Condition, Item
+from .codec import Codec, OrjsonCodec
+from .errors import CodecError, SessionConflictError, SessionTooLargeError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+__all__ = ["DEFAULT_MAX_AGE_SECONDS", "MAX_ITEM_BYTES", "DynamoDBStore", "SessionRecord", "endpoint_from_env"]
+
+logger = logging.getLogger("tornado_dynasession")
+
+DEFAULT_MAX_AGE_SECONDS = 300
+"""The default session lifetime: 5 minutes, as in the Node store."""
+
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit, attribute names included."""
+
+MAX_LIFETIME_SECONDS = 10 * 366 * 86400
+"""An ``Expires`` further ahead than this is corrupt (most likely written in milliseconds) and is never served."""
+
+
+def endpoint_from_env() -> str | None:
+    """The ``DYNAMODB_ENDPOINT`` environment variable, or None when unset or empty."""
+    return os.environ.get("DYNAMODB_ENDPOINT") or None
+
+
+def _is_loopback(endpoint_url: str | None) -> bool:
+    if not endpoint_url:
+        return False
+    host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def client_kwargs(endpoint_url: str | None, region_name: str | None) -> dict[str, Any]:
+    """``create_client`` arguments: on a loopback endpoint, a default region and, without AWS credentials in the
+    environment, dummy ones (local servers check none)."""
+    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region_name}
+    if _is_loopback(endpoint_url):
+        kwargs["region_name"] = (
+            region_name or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
+        )
+        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
+            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
+    return kwargs
+
+
+def check_max_age(max_age: float, what: str = "max_age") -> float:
+    """Validate a lifetime in seconds: positive, finite and at most ten years."""
+    if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
+        raise TypeError(f"{what} must be a number of seconds, not {type(max_age).__name__}")
+    if not (0 < max_age <= MAX_LIFETIME_SECONDS):
+        raise ValueError(f"{what} must be a number of seconds in (0, {MAX_LIFETIME_SECONDS}], got {max_age!r}")
+    return max_age
+
+
+def expires_at_for(max_age_seconds: float, now: float | None = None) -> int:
+    """The integer epoch second at which a lifetime of ``max_age_seconds`` starting ``now`` ends (rounded up)."""
+    return math.ceil((time.time() if now is None else now) + max_age_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A live session as loaded from the table.
+
+    :param data: the decoded session.
+    :param expires_at: the item's ``Expires``, integer epoch seconds.
+    :param created_at: the item's ``Created``, integer epoch seconds, or None for items written without it.
+    :param version: the item's ``Version`` with ``locking=True`` (0 when the item has none), else None.
+    """
+
+    data: dict[str, Any]
+    expires_at: int
+    created_at: int | None = None
+    version: int | None = None
+
+
+class DynamoDBStore:
+    """An async DynamoDB session store: one item per session, sliding expiry, never serves an expired item.
+
+    :param table: the table name. The store never creates it: see ``python -m tornado_dynasession create-table``.
+    :param hash_key: the table's hash key attribute (type S).
+    :param client: an aiobotocore DynamoDB client that the caller owns and closes. Without it the store creates
+        its own on first use (or on ``async with``/``await store.open()``) and closes it in :meth:`close`.
+    :param endpoint_url: where DynamoDB is; defaults to ``$DYNAMODB_ENDPOINT``, then AWS. On a loopback endpoint
+        without AWS credentials in the environment, dummy credentials are used.
+    :param region_name: the AWS region; defaults to the AWS configuration, or ``us-east-1`` on a loopback endpoint.
+    :param codec: turns the session dict into the ``Session`` attribute; :class:`OrjsonCodec` by default.
+    :param max_age: the default lifetime in seconds (floats accepted); 300.
+    :param consistent_read: strongly consistent GetItem (a logout is never undone by a stale read).
+    :param hash_ids: store SHA-256 digests of session ids, so a leaked table holds no live tokens.
+    :param locking: optimistic locking: a ``Version`` attribute, and :meth:`save` raises
+        :class:`SessionConflictError` instead of overwriting a concurrent change.
+    :param connect_timeout: seconds to wait for a connection, per attempt.
+    :param read_timeout: seconds to wait for a response, per attempt.
+    :param max_attempts: total attempts per call (botocore standard retry mode, with backoff).
+    :param max_pool_connections: the client's connection pool size.
+    :param backend: a ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        *,
+        hash_key: str = "SessionID",
+        client: DynamoDBClient | None = None,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        codec: Codec | None = None,
+        max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        consistent_read: bool = True,
+        hash_ids: bool = True,
+        locking: bool = False,
+        connect_timeout: float = 2.0,
+        read_timeout: float = 3.0,
+        max_attempts: int = 3,
+        max_pool_connections: int = 64,
+        expires_attribute: str = "Expires",
+        session_attribute: str = "Session",
+        created_attribute: str = "Created",
+        version_attribute: str = "Version",
+        backend: Backend | None = None,
+    ) -> None:
+        if not table:
+            raise ValueError("table must be a table name")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
+        self.table = table
+        self.names = AttributeNames(
+            hash_key=hash_key,
+            expires=expires_attribute,
+            session=session_attribute,
+            created=created_attribute,
+            version=version_attribute,
+        )
+        self.endpoint_url = endpoint_url or endpoint_from_env()
+        self.region_name = region_name
+        self.codec: Codec = codec if codec is not None else OrjsonCodec()
+        self.max_age = check_max_age(max_age)
+        self.consistent_read = consistent_read
+        self.hash_ids = hash_ids
+        self.locking = locking
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_attempts = max_attempts
+        self.max_pool_connections = max_pool_connections
+        self._exit_stack: AsyncExitStack | None = None
+        self._open_lock = asyncio.Lock()
+        self._backend: Backend | None = backend
+        if backend is None and client is not None:
+            from .backends.aiobotocore import AiobotocoreBackend
+
+            self._backend = AiobotocoreBackend(client, table, self.names, endpoint_url=self.endpoint_url)
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the store's own client, if it has none yet. Called for you on first use."""
+        async with self._open_lock:
+            if self._backend is not None:
+                return
+            from aiobotocore.config import AioConfig
+            from aiobotocore.session import get_session
+
+            from .backends.aiobotocore import AiobotocoreBackend
+
+            config = AioConfig(
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                max_pool_connections=self.max_pool_connections,
+            )
+            stack = AsyncExitStack()
+            try:
+                client = await stack.enter_async_context(
+                    get_session().create_client(
+                        "dynamodb", config=config, **client_kwargs(self.endpoint_url, self.region_name)
+                    )
+                )
+            except Exception as exc:
+                await stack.aclose()
+                from .backends.aiobotocore import map_client_error
+
+                raise map_client_error(
+                    exc,
+                    operation="client setup",
+                    table=self.table,
+                    hash_key=self.names.hash_key,
+                    endpoint=self.endpoint_url,
+                ) from exc
+            self._exit_stack = stack
+            self._backend = AiobotocoreBackend(
+                client, self.table, self.names, endpoint_url=self.endpoint_url, close=stack.aclose
+            )
+
+    async def close(self) -> None:
+        """Close the client the store created; a caller-owned client is left open."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            await backend.close()
+        self._exit_stack = None
+
+    async def __aenter__(self) -> DynamoDBStore:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _ready(self) -> Backend:
+        if self._backend is None:
+            await self.open()
+        assert self._backend is not None
+        return self._backend
+
+    # -- keys ------------------------------------------------------------------------------------------------
+
+    def key_for(self, sid: str) -> str:
+        """The hash key value stored for session id ``sid``: its base64url SHA-256, or ``sid`` with hash_ids=False."""
+        if not isinstance(sid, str) or not sid:
+            raise ValueError("a session id must be a non-empty string")
+        if not self.hash_ids:
+            return sid
+        return base64.urlsafe_b64encode(hashlib.sha256(sid.encode()).digest()).rstrip(b"=").decode()
+
+    @staticmethod
+    def fingerprint(sid: str) -> str:
+        """A short, non-reversible tag for logs: raw session ids never appear in log lines."""
+        return hashlib.sha256(sid.encode()).hexdigest()[:12]
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    async def load(self, sid: str) -> SessionRecord | None:
+        """One GetItem: the live session with its expiry, creation time and version, or None.
+
+        None covers a missing item, an expired one (``Expires <= now``, whatever TTL has not yet deleted), and a
+        corrupt one (wrong attribute types, a ``Session`` that does not decode to a dict), which is logged.
+        """
+        key = self.key_for(sid)
+        item = await (await self._ready()).get(key, consistent_read=self.consistent_read)
+        if item is None:
+            return None
+        return self._record_from_item(item, sid)
+
+    def _record_from_item(self, item: Item, sid: str) -> SessionRecord | None:
+        names = self.names
+        expires_at = item.get(names.expires)
+        if type(expires_at) is not int:
+            return self._corrupt(sid, f"{names.expires} is missing or not an integer number: {expires_at!r:.40}")
+        now = time.time()
+        if expires_at <= now:
+            return None
+        if expires_at > now + MAX_LIFETIME_SECONDS:
+            return self._corrupt(sid, f"{names.expires}={expires_at} is implausibly far ahead (milliseconds?)")
+        raw = item.get(names.session)
+        if not isinstance(raw, (str, bytes)):
+            return self._corrupt(sid, f"{names.session} is missing or neither a string nor binary")
+        try:
+            data = self.codec.decode(raw)
+        except CodecError as exc:
+            return self._corrupt(sid, str(exc))
+        except Exception as exc:  # a third-party codec that breaks the protocol must not crash the request
+            return self._corrupt(sid, f"{type(exc).__name__}: {exc}")
+        created_at = item.get(names.created)
+        version: int | None = None
+        if self.locking:
+            stored_version = item.get(names.version, 0)
+            if type(stored_version) is not int:
+                return self._corrupt(sid, f"{names.version} is not an integer number")
+            version = stored_version
+        return SessionRecord(
+            data=data,
+            expires_at=expires_at,
+            created_at=created_at if type(created_at) is int else None,
+            version=version,
+        )
+
+    def _corrupt(self, sid: str, why: str) -> SessionRecord | None:
+        logger.warning(
+            "session %s in table %r is corrupt and treated as absent: %s", self.fingerprint(sid), self.table, why
+        )
+        return None
+
+    async def get(self, sid: str) -> dict[str, Any] | None:
+        """One GetItem: the live session's data, or None (missing, expired or corrupt)."""
+        record = await self.load(sid)
+        return None if record is None else record.data
+
+    # -- writes ----------------------------------------------------------------------------------------------
+
+    def _item(
+        self, sid: str, data: Mapping[str, Any], expires_at: int, created_at: int | None, version: int | None
+    ) -> Item:
+        names = self.names
+        key = self.key_for(sid)
+        encoded = self.codec.encode(data)
+        item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded}
+        size = len(names.hash_key) + len(key.encode()) + len(names.expires) + len(str(expires_at))
+        size += len(names.session)
+        if created_at is not None:
+            item[names.created] = created_at
+            size += len(names.created) + len(str(created_at))
+        if version is not None:
+            item[names.version] = version
+            size += len(names.version) + len(str(version))
+        # A code point is at most 4 UTF-8 bytes: only encode to count when the session could be near the limit.
+        if isinstance(encoded, bytes):
+            size += len(encoded)
+        elif size + 4 * len(encoded) > MAX_ITEM_BYTES:
+            size += len(encoded.encode())
+        else:
+            size += len(encoded)
+        if size > MAX_ITEM_BYTES:
+            raise SessionTooLargeError(size, MAX_ITEM_BYTES)
+        return item
+
+    async def set(self, sid: str, data: Mapping[str, Any], max_age: float | None = None) -> None:
+        """One unconditional PutItem of the whole session, expiring ``max_age`` seconds from now.
+
+        Raises :class:`SessionTooLargeError` before any network call when the item would exceed 400 KB, and
+        :class:`CodecError` naming the type the codec cannot encode; nothing is written then.
+        """
+        lifetime = self.max_age if max_age is None else check_max_age(max_age)
+        item = self._item(sid, data, expires_at_for(lifetime), None, None)
+        await (await self._ready()).put(item, None)
+
+    async def save(
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        *,
+        expires_at: int,
+        created_at: int | None = None,
+        previous: SessionRecord | None = None,
+    ) -> SessionRecord | None:
+        """One conditional PutItem: the write the session policy makes for a new or modified session.
+
+        With ``previous`` None the id must be new (the write never overwrites). Otherwise the stored session must
+        still be live (and, with ``locking=True``, at ``previous.version``), so a session destroyed meanwhile is
+        never brought back. Returns the new record, or None when the stored session is gone (destroyed or
+        expired). With locking, any failed condition raises :class:`SessionConflictError` instead.
+        """
+        version: int | None = None
+        if self.locking:
+            version = 1 if previous is None or previous.version is None else previous.version + 1
+        item = self._item(sid, data, expires_at, created_at, version)
+        if previous is None:
+            condition = Condition(absent=True)
+        else:
+            # An item written without a Version (by set(), or before locking was enabled) is at version 0.
+            condition = Condition(
+                live_after=int(time.time()), version=(previous.version or 0) if self.locking else None
+            )
+        written = await (await self._ready()).put(item, condition)
+        if not written:
+            if self.locking or previous is None:
+                raise SessionConflictError(
+                    f"session {self.fingerprint(sid)} was changed or removed by another request since it was "
+                    "loaded; nothing was written. Reload and retry the change."
+                )
+            return None
+        return SessionRecord(data=dict(data), expires_at=expires_at, created_at=created_at, version=version)
+
+    async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
+        """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``).
+
+        Only a live session is touched: a missing, expired or destroyed one is left alone, nothing is created,
+        and the result is False. True means ``Expires`` moved.
+        """
+        now = time.time()
+        if expires_at is None:
+            expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
+        return await (await self._ready()).update_expires(self.key_for(sid), expires_at, Condition(live_after=int(now)))
+
+    async def destroy(self, sid: str) -> None:
+        """One DeleteItem; destroying a missing session is not an error."""
+        await (await self._ready()).delete(self.key_for(sid))
