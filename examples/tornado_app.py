@@ -1,0 +1,148 @@
+"""A small Tornado app with sessions: log in (regenerate), a counter, a page showing the session, log out (invalidate).
+
+Run it with ``make demo``, which starts the embedded DynamoDB server and creates the table; or by hand against any
+DynamoDB endpoint::
+
+    python -m tornado_dynasession create-table --table sessions --endpoint-url $DYNAMODB_ENDPOINT
+    DYNAMODB_ENDPOINT=... python examples/tornado_app.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import os
+import secrets
+from typing import Any
+
+import tornado.web
+
+from tornado_dynasession import DynamoDBStore, SessionMixin
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title></head>
+<body>
+<nav><a href="/">home</a> · <a href="/counter">counter</a> · <a href="/session">session</a></nav>
+<h1>{title}</h1>
+{body}
+</body></html>"""
+
+
+def page(title: str, body: str) -> str:
+    """Wrap ``body`` (HTML) in the demo's page layout."""
+    return PAGE.format(title=html.escape(title), body=body)
+
+
+class Health(tornado.web.RequestHandler):
+    """No session at all: the baseline route."""
+
+    def get(self) -> None:
+        self.write("ok")
+
+
+class Home(SessionMixin, tornado.web.RequestHandler):
+    """Who is logged in, with the login or logout form."""
+
+    def get(self) -> None:
+        user = self.session.get("user")
+        if user:
+            body = (
+                f'<p id="user">Logged in as <b>{html.escape(str(user))}</b>.</p>'
+                '<form method="post" action="/logout"><button id="logout" type="submit">Log out</button></form>'
+            )
+        else:
+            body = (
+                '<p id="user">Not logged in.</p>'
+                '<form method="post" action="/login"><input id="name" name="user" value="alice">'
+                '<button id="login" type="submit">Log in</button></form>'
+            )
+        self.write(page("tornado_dynasession demo", body))
+
+
+class Login(SessionMixin, tornado.web.RequestHandler):
+    """POST (or GET ?user=NAME): log in. The session gets a new id (regenerate), keeping its data."""
+
+    def _login(self) -> None:
+        self.session.regenerate()
+        self.session["user"] = self.get_argument("user", "alice")[:64]
+        self.redirect("/")
+
+    def post(self) -> None:
+        self._login()
+
+    def get(self) -> None:
+        if self.get_argument("user", None) is None:
+            self.redirect("/")
+        else:
+            self._login()
+
+
+class Logout(SessionMixin, tornado.web.RequestHandler):
+    """POST (or GET): log out. The stored session is destroyed and the cookie cleared (invalidate)."""
+
+    def post(self) -> None:
+        self.session.invalidate()
+        self.redirect("/")
+
+    get = post
+
+
+class Counter(SessionMixin, tornado.web.RequestHandler):
+    """Each visit adds one to the session's counter: a modified session, one PutItem."""
+
+    def get(self) -> None:
+        self.session["count"] = int(self.session.get("count", 0)) + 1
+        self.write(page("counter", f'<p>Visits: <span id="count">{self.session["count"]}</span></p>'))
+
+
+class ShowSession(SessionMixin, tornado.web.RequestHandler):
+    """Shows the session read-only: an existing session is touched (sliding expiry), a new visitor gets nothing."""
+
+    def get(self) -> None:
+        session = self.session
+        state: dict[str, Any] = {"new": session.is_new, "data": dict(session), "max_age_seconds": session.max_age}
+        self.write(page("session", f'<pre id="session">{html.escape(json.dumps(state, indent=2))}</pre>'))
+
+
+def make_app(
+    store: DynamoDBStore,
+    *,
+    cookie_secret: str,
+    touch_after: float = 0.0,
+    max_age: float = 300.0,
+    **settings: Any,
+) -> tornado.web.Application:
+    """The demo application on ``store``; extra keyword arguments become Application settings."""
+    return tornado.web.Application(
+        [
+            (r"/", Home),
+            (r"/health", Health),
+            (r"/login", Login),
+            (r"/logout", Logout),
+            (r"/counter", Counter),
+            (r"/session", ShowSession),
+        ],
+        session_store=store,
+        cookie_secret=cookie_secret,
+        session_touch_after=touch_after,
+        session_max_age=max_age,
+        **settings,
+    )
+
+
+async def serve(endpoint_url: str | None, *, table: str = "sessions", port: int = 8888) -> None:
+    """Serve the demo on 127.0.0.1:``port`` until cancelled."""
+    secret = os.environ.get("COOKIE_SECRET") or secrets.token_hex(32)
+    async with DynamoDBStore(table, endpoint_url=endpoint_url) as store:
+        app = make_app(store, cookie_secret=secret)
+        server = app.listen(port, address="127.0.0.1")
+        print(f"serving http://127.0.0.1:{port}  (DynamoDB at {store.endpoint_url or 'AWS'}, table {table!r})")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(os.environ.get("DYNAMODB_ENDPOINT"), port=int(os.environ.get("PORT", "8888"))))

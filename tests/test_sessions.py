@@ -1,0 +1,364 @@
+"""The session rules, driven over real HTTP against each framework adapter, with DynamoDB calls counted by the proxy.
+
+Every test here runs once per framework (``[tornado]``, ``[sanic]``): both adapters must behave identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+import pytest
+from tornado.web import create_signed_value, decode_signed_value
+
+from tornado_dynasession import DynamoDBStore
+
+from .conftest import SECRET, Serve
+from .support import Browser, DynamoProxy, Reply
+
+
+def state(reply: Reply) -> dict[str, Any]:
+    """The JSON the test app answers."""
+    assert reply.status == 200, reply.body
+    result: dict[str, Any] = json.loads(reply.body)
+    return result
+
+
+def cookie_value(browser: Browser, name: str = "session") -> str:
+    """The raw cookie value the browser holds, unquoted."""
+    return browser.cookies[name].strip('"')
+
+
+def session_id_of(browser: Browser, secret: str = SECRET, name: str = "session") -> str:
+    """The session id inside the browser's signed cookie."""
+    decoded = decode_signed_value(secret, name, cookie_value(browser, name))
+    assert decoded is not None
+    return decoded.decode()
+
+
+async def start_session(serve: Serve, proxy: DynamoProxy, **options: Any) -> Browser:
+    """A browser holding a stored session with count=1; the proxy's counts are reset afterwards."""
+    browser = await serve(**options)
+    assert state(await browser.get("/counter"))["data"] == {"count": 1}
+    assert "session" in browser.cookies
+    proxy.reset()
+    return browser
+
+
+# -- what a request costs -----------------------------------------------------------------------------------------
+
+
+async def test_request_without_cookie_makes_no_store_call_and_sets_no_cookie(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve()
+    reply = await browser.get("/read")
+    assert state(reply) == {"id": None, "new": True, "data": {}}
+    assert proxy.count() == 0
+    assert reply.cookie() is None
+
+
+async def test_route_without_sessions_makes_no_store_call(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    reply = await browser.get("/health")
+    assert reply.status == 200
+    assert proxy.count() == 0
+
+
+async def test_new_modified_session_costs_one_putitem_and_sets_the_cookie(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve()
+    reply = await browser.get("/counter")
+    assert state(reply)["data"] == {"count": 1}
+    assert dict(proxy.calls) == {"PutItem": 1}
+    assert reply.cookie() is not None
+
+
+async def test_valid_cookie_costs_one_getitem_and_a_modification_one_putitem(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    reply = await browser.get("/counter")
+    assert state(reply)["data"] == {"count": 2}
+    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 1}
+
+
+async def test_unmodified_session_is_touched_with_one_updateitem_and_the_cookie_resent(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy, max_age=100)
+    sid = session_id_of(browser)
+    before = await counted_store.load(sid)
+    assert before is not None
+    await asyncio.sleep(1.1)
+    proxy.reset()
+    reply = await browser.get("/read")
+    assert state(reply)["data"] == {"count": 1}
+    assert dict(proxy.calls) == {"GetItem": 1, "UpdateItem": 1}
+    after = await counted_store.load(sid)
+    assert after is not None and after.expires_at > before.expires_at
+    cookie = reply.cookie()
+    assert cookie is not None and 98 <= int(cookie["max-age"]) <= 100
+
+
+async def test_touch_after_skips_touches_that_would_move_expiry_too_little(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy, touch_after=60)
+    reply = await browser.get("/read")
+    assert state(reply)["data"] == {"count": 1}
+    assert dict(proxy.calls) == {"GetItem": 1}
+    assert reply.cookie() is None
+
+
+async def test_touch_after_touches_once_expiry_would_move_far_enough(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy, touch_after=1)
+    await asyncio.sleep(2.1)
+    reply = await browser.get("/read")
+    assert dict(proxy.calls) == {"GetItem": 1, "UpdateItem": 1}
+    assert reply.cookie() is not None
+
+
+# -- forged and foreign cookies -----------------------------------------------------------------------------------
+
+
+def _tampered(value: str) -> str:
+    last = value[-1]
+    return value[:-1] + ("0" if last != "0" else "1")
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda good: _tampered(good), id="tampered-signature"),
+        pytest.param(lambda good: "garbage", id="garbage"),
+        pytest.param(lambda good: "2|1:0|10:1700000000|7:session|4:YQ==|" + "0" * 64, id="well-formed-forgery"),
+        pytest.param(
+            lambda good: create_signed_value("another-secret", "session", "A" * 43).decode(), id="other-secret"
+        ),
+        pytest.param(
+            lambda good: create_signed_value(SECRET, "other_cookie", "A" * 43).decode(), id="other-cookie-name"
+        ),
+        pytest.param(lambda good: create_signed_value(SECRET, "session", "short").decode(), id="signed-non-id"),
+        pytest.param(lambda good: good.replace("2|1:0", "2|1:9"), id="unknown-key-version"),
+    ],
+)
+async def test_forged_or_foreign_cookie_gives_a_fresh_session_and_no_store_call(
+    serve: Serve, proxy: DynamoProxy, forge: Any
+) -> None:
+    browser = await start_session(serve, proxy)
+    forged = forge(cookie_value(browser))
+    reply = await browser.get("/read", cookies={"session": forged})
+    assert state(reply) == {"id": None, "new": True, "data": {}}
+    assert proxy.count() == 0
+
+
+async def test_cookie_signed_with_a_retired_key_version_gives_a_fresh_session(serve: Serve, proxy: DynamoProxy) -> None:
+    old = await start_session(serve, proxy, secret={1: "old-secret-" + "o" * 30}, key_version=1)
+    rotated = await serve(secret={2: "new-secret-" + "n" * 30}, key_version=2)
+    proxy.reset()
+    reply = await rotated.get("/read", cookies=old.cookies)
+    assert state(reply)["new"] is True
+    assert proxy.count() == 0
+
+
+async def test_cookie_signed_with_an_older_listed_key_version_still_works(serve: Serve, proxy: DynamoProxy) -> None:
+    keys = {1: "old-secret-" + "o" * 30}
+    old = await start_session(serve, proxy, secret=keys, key_version=1)
+    rotated = await serve(secret={**keys, 2: "new-secret-" + "n" * 30}, key_version=2)
+    reply = await rotated.get("/read", cookies=old.cookies)
+    assert state(reply)["data"] == {"count": 1}
+
+
+# -- the cookie -----------------------------------------------------------------------------------------------------
+
+
+async def test_cookie_is_httponly_lax_rooted_and_not_secure_over_plain_http(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve()
+    cookie = (await browser.get("/counter")).cookie()
+    assert cookie is not None
+    assert cookie["httponly"] == "true"
+    assert cookie["samesite"].lower() == "lax"
+    assert cookie["path"] == "/"
+    assert "secure" not in cookie
+    assert 295 <= int(cookie["max-age"]) <= 300
+
+
+async def test_cookie_is_secure_when_the_request_came_over_https(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve()
+    behind_tls_proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
+    cookie = (await browser.get("/counter", headers=behind_tls_proxy)).cookie()
+    assert cookie is not None and cookie["secure"] == "true"
+
+
+async def test_cookie_options_are_applied(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve(cookie_name="sid", cookie_secure=True, cookie_samesite="Strict", cookie_path="/app")
+    reply = await browser.get("/counter")
+    cookie = reply.cookie("sid")
+    assert cookie is not None
+    assert cookie["secure"] == "true" and cookie["samesite"].lower() == "strict" and cookie["path"] == "/app"
+    assert reply.cookie("session") is None
+
+
+async def test_cookie_holds_only_a_signed_random_256_bit_id_and_the_table_only_its_hash(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore, dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    assert len(sid) == 43  # 32 random bytes, base64url
+    raw = await _raw_item(counted_store, sid)
+    assert raw is not None
+    assert raw["SessionID"]["S"] != sid and sid not in json.dumps(raw)
+
+
+async def _raw_item(store: DynamoDBStore, sid: str) -> dict[str, Any] | None:
+    from aiobotocore.session import get_session
+
+    async with get_session().create_client(
+        "dynamodb",
+        endpoint_url=store.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    ) as client:
+        response = await client.get_item(
+            TableName=store.table, Key={"SessionID": {"S": store.key_for(sid)}}, ConsistentRead=True
+        )
+    item: dict[str, Any] | None = response.get("Item")
+    return item
+
+
+# -- lifetimes ------------------------------------------------------------------------------------------------------
+
+
+async def test_session_expires_after_max_age_without_activity(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy, max_age=1)
+    await asyncio.sleep(2.1)
+    reply = await browser.get("/read")
+    assert state(reply)["new"] is True
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"] in ("", '""')  # the dead cookie is cleared
+
+
+async def test_activity_slides_the_expiry_forward(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy, max_age=2)
+    for _ in range(4):  # 4 s in all: twice the lifetime, but never 2 s idle
+        await asyncio.sleep(1)
+        assert state(await browser.get("/read"))["data"] == {"count": 1}
+
+
+async def test_absolute_max_age_ends_an_active_session(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy, max_age=60, absolute_max_age=3)
+    await asyncio.sleep(1)
+    reply = await browser.get("/read")
+    assert state(reply)["data"] == {"count": 1}
+    cookie = reply.cookie()
+    assert cookie is not None and 1 <= int(cookie["max-age"]) <= 3  # capped at the absolute end, not 60
+    await asyncio.sleep(2.5)
+    assert state(await browser.get("/read"))["new"] is True
+
+
+async def test_per_session_max_age_is_kept_for_later_requests(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    first = (await browser.get("/max-age?seconds=3600")).cookie()
+    assert first is not None and 3595 <= int(first["max-age"]) <= 3600
+    later = (await browser.get("/read")).cookie()
+    assert later is not None and 3595 <= int(later["max-age"]) <= 3600
+
+
+# -- modifications ------------------------------------------------------------------------------------------------
+
+
+async def test_nested_change_is_saved_only_after_mark_modified(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    await browser.get("/append?item=a&mark=1")
+    await browser.get("/append?item=b")  # mutates a nested list without mark_modified: not saved
+    assert state(await browser.get("/read"))["data"]["cart"] == ["a"]
+
+
+async def test_regenerate_changes_the_id_keeps_the_data_and_deletes_the_old_record(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await start_session(serve, proxy)
+    old_cookies = dict(browser.cookies)
+    old_id = session_id_of(browser)
+    reply = await browser.get("/login?user=alice")
+    assert state(reply)["data"] == {"count": 1, "user": "alice"}
+    assert session_id_of(browser) != old_id
+    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 1, "DeleteItem": 1}
+    assert state(await browser.get("/read", cookies=old_cookies))["new"] is True
+    assert state(await browser.get("/read"))["data"]["user"] == "alice"
+
+
+async def test_invalidate_deletes_the_record_and_clears_the_cookie(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    old_cookies = dict(browser.cookies)
+    reply = await browser.get("/logout")
+    assert state(reply) == {"id": None, "new": True, "data": {}}
+    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"] in ("", '""')
+    assert "session" not in browser.cookies
+    assert state(await browser.get("/read", cookies=old_cookies))["new"] is True
+
+
+async def test_logout_racing_a_slow_request_never_brings_the_session_back(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))  # loads, then writes count=2 after 1 s
+    await asyncio.sleep(0.3)
+    await browser.get("/logout", cookies=dict(browser.cookies) if browser.cookies else None)
+    reply = await slow
+    assert reply.status == 200
+    assert await counted_store.get(sid) is None
+    assert await _raw_item(counted_store, sid) is None
+
+
+# -- failures -------------------------------------------------------------------------------------------------------
+
+
+async def test_unreachable_store_on_load_gives_503_without_a_traceback(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    proxy.fault = lambda operation, attempt: ("status", 500, "InternalServerError")
+    started = time.monotonic()
+    reply = await browser.get("/read")
+    assert reply.status == 503
+    assert "Traceback" not in reply.body
+    assert time.monotonic() - started < 20
+
+
+async def test_failed_save_gives_503_and_keeps_the_stored_session(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    proxy.fault = lambda operation, attempt: (
+        ("status", 400, "ProvisionedThroughputExceededException") if operation == "PutItem" else None
+    )
+    reply = await browser.get("/counter")
+    assert reply.status == 503
+    assert "Traceback" not in reply.body
+    proxy.fault = None
+    assert state(await browser.get("/read"))["data"] == {"count": 1}
+
+
+async def test_oversize_session_gives_500_naming_the_size_and_keeps_the_stored_session(
+    serve: Serve, proxy: DynamoProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    browser = await start_session(serve, proxy)
+    with caplog.at_level(logging.ERROR, logger="tornado_dynasession"):
+        reply = await browser.get("/big?kb=500")
+    assert reply.status == 500
+    assert "Traceback" not in reply.body
+    assert "409600" in caplog.text
+    assert proxy.count("PutItem") == 0
+    assert state(await browser.get("/read"))["data"] == {"count": 1}
+
+
+# -- streaming ------------------------------------------------------------------------------------------------------
+
+
+async def test_streamed_response_sends_the_cookie_with_its_first_chunk(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await serve()
+    reply = await browser.get("/stream")
+    assert reply.status == 200 and reply.body == "first chunk\nsecond chunk\n"
+    assert reply.cookie() is not None
+    stored = await counted_store.get(session_id_of(browser))
+    assert stored is not None and stored["streamed"] == 1

@@ -1,0 +1,130 @@
+"""Sanic: :class:`Sessions` translates the session policy (``session.py``) to Sanic's request/response middleware.
+
+Install with ``Sessions(app, store=store, secret="...")``; the session is ``request.ctx.session``, the same
+:class:`~tornado_dynasession.Session` as ``self.session`` in Tornado. Needs ``pip install "tornado_dynasession[sanic]"``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Literal
+
+from sanic.exceptions import SanicException
+
+from .errors import SessionStoreError
+from .session import CookieInstruction, CookieOptions, CookieSecret, SessionPolicy, status_for_error
+from .store import DEFAULT_MAX_AGE_SECONDS, DynamoDBStore
+
+if TYPE_CHECKING:
+    from sanic import Request, Sanic
+    from sanic.response import BaseHTTPResponse
+
+__all__ = ["Sessions"]
+
+logger = logging.getLogger("tornado_dynasession")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class Sessions:
+    """Sessions for a Sanic app, with the same rules as the Tornado mixin.
+
+    :param app: the Sanic app; middleware is registered on it at once.
+    :param store: the session store.
+    :param secret: the cookie signing secret, or a ``{key_version: secret}`` dict with ``key_version``. Use the same
+        secret, cookie name and table as a Tornado service to share its users' sessions.
+    :param max_age: the session lifetime in seconds, from the last request; 300.
+    :param touch_after: skip the expiry touch when it would move the expiry by less than this many seconds; 0.
+    :param absolute_max_age: end every session this many seconds after its creation; None for no limit.
+    :param cookie_name, cookie_domain, cookie_path, cookie_secure, cookie_samesite: the cookie's attributes
+        (HttpOnly is always set; ``cookie_secure=None`` sets Secure when ``request.scheme`` is https, which behind
+        a proxy needs Sanic's ``PROXIES_COUNT`` or ``FORWARDED_SECRET``).
+
+    Routes that need no session (health checks, static files) opt out with ``ctx_sessions=False``, as in
+    ``@app.get("/health", ctx_sessions=False)``: they cost no store call and have no ``request.ctx.session``.
+
+    Hooks: a request middleware loads the session (zero store calls without a valid signed cookie, else one
+    GetItem); a response middleware makes the single write and sets or clears the cookie before the response
+    goes out. A failed load or save answers 503 (store unreachable or throttling), 409 (locking conflict) or 500
+    through the app's error handler. Streaming (``await request.respond()``): the session is saved and its cookie
+    sent when the response starts, because ``respond()`` runs the response middleware; changes made after that
+    are not saved.
+    """
+
+    def __init__(
+        self,
+        app: Sanic[Any, Any],
+        *,
+        store: DynamoDBStore,
+        secret: CookieSecret,
+        key_version: int | None = None,
+        max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        touch_after: float = 0,
+        absolute_max_age: float | None = None,
+        cookie_name: str = "session",
+        cookie_domain: str | None = None,
+        cookie_path: str = "/",
+        cookie_secure: bool | None = None,
+        cookie_samesite: Literal["Lax", "Strict", "None"] | None = "Lax",
+    ) -> None:
+        self.policy = SessionPolicy(
+            store,
+            secret=secret,
+            key_version=key_version,
+            max_age=max_age,
+            touch_after=touch_after,
+            absolute_max_age=absolute_max_age,
+            cookie=CookieOptions(
+                name=cookie_name, domain=cookie_domain, path=cookie_path, secure=cookie_secure, samesite=cookie_samesite
+            ),
+        )
+        app.ctx.sessions = self
+        # Load first among request middleware; save last among response middleware, after others had their say.
+        app.on_request(self._load, priority=1000)
+        app.on_response(self._save, priority=-1000)
+
+    async def _load(self, request: Request) -> None:
+        route = request.route
+        if route is None or getattr(route.ctx, "sessions", True) is False:
+            return  # no route (404), or a route declared with ctx_sessions=False: no session, no store call
+        try:
+            request.ctx.session = await self.policy.load(request.cookies.get(self.policy.cookie.name))
+        except SessionStoreError as exc:
+            logger.error("session load failed, answering %d: %s", status_for_error(exc), exc)
+            raise SanicException(status_code=status_for_error(exc)) from exc
+
+    async def _save(self, request: Request, response: BaseHTTPResponse) -> BaseHTTPResponse | None:
+        session = getattr(request.ctx, "session", None)
+        if session is None:
+            return None
+        request.ctx.session_saved = True
+        try:
+            cookie = await self.policy.save(session, https=request.scheme == "https")
+        except SessionStoreError as exc:
+            status = status_for_error(exc)
+            logger.error("session save failed, answering %d: %s", status, exc)
+            error = SanicException(status_code=status)
+            error.__cause__ = exc
+            answer = request.app.error_handler.response(request, error)
+            return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]
+        self.policy.headers_sent(session)
+        if cookie is not None:
+            _apply_cookie(response, cookie)
+        return None
+
+
+def _apply_cookie(response: BaseHTTPResponse, cookie: CookieInstruction) -> None:
+    cleared = cookie.value is None
+    response.add_cookie(
+        cookie.name,
+        "" if cleared else cookie.value,  # type: ignore[arg-type]
+        path=cookie.path,
+        domain=cookie.domain,
+        secure=cookie.secure,
+        max_age=0 if cleared else cookie.max_age_seconds,
+        expires=_EPOCH if cleared else datetime.fromtimestamp(cookie.expires_at, timezone.utc),
+        httponly=True,
+        samesite=cookie.samesite,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,483 @@
+"""The Session mapping and the per-request policy, framework-free.
+
+The Tornado mixin and the Sanic integration only translate this policy to their hooks. Per request:
+
+- **load**: no cookie, or one that fails signature verification, costs zero store calls; a valid one costs one
+  GetItem (:meth:`SessionPolicy.load`).
+- **save** (:meth:`SessionPolicy.save`), decided at the end of the request, makes at most one write:
+
+  ===========================  ===============================================  ==================
+  state                        DynamoDB                                         cookie
+  ===========================  ===============================================  ==================
+  modified or regenerated      one conditional PutItem (+ DeleteItem of the     set
+                               old id after a regenerate)
+  existing, unmodified         one conditional UpdateItem of ``Expires``        set (new lifetime)
+                               unless it would move less than ``touch_after``
+  new, unmodified              nothing                                          nothing
+  invalidated                  one DeleteItem                                   cleared
+  ===========================  ===============================================  ==================
+
+Writes to an existing session are conditional on it still being live, so a logout racing another request never
+brings the session back: the loser's cookie is cleared instead.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tornado.web import create_signed_value, decode_signed_value
+
+from .errors import (
+    ConfigurationError,
+    SessionConflictError,
+    SessionStoreError,
+    StoreUnavailableError,
+)
+from .store import DEFAULT_MAX_AGE_SECONDS, DynamoDBStore, SessionRecord, check_max_age
+
+__all__ = ["CookieInstruction", "CookieOptions", "Session", "SessionPolicy", "new_session_id", "status_for_error"]
+
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
+"""The shape of :func:`new_session_id`: 32 random bytes, base64url without padding."""
+
+
+def new_session_id() -> str:
+    """A fresh session id: 256 random bits from :mod:`secrets`, base64url (43 characters)."""
+    return secrets.token_urlsafe(32)
+
+
+def status_for_error(exc: SessionStoreError) -> int:
+    """The HTTP status an adapter answers when loading or saving failed with ``exc``.
+
+    503 for an unreachable or throttling store (retry later), 409 for an optimistic-locking conflict, 500 for
+    anything else (an oversize session, an encode failure, a misconfigured table).
+    """
+    if isinstance(exc, StoreUnavailableError):
+        return 503
+    if isinstance(exc, SessionConflictError):
+        return 409
+    return 500
+
+
+class Session(dict[str, Any]):
+    """The current request's session: a ``dict`` plus a little state.
+
+    Assigning, deleting, ``update()``, ``pop()``, ``setdefault()`` and ``clear()`` mark it modified. A change
+    inside a nested value (``session["cart"].append(x)``) does not: call :meth:`mark_modified` after it.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any] | None = None,
+        *,
+        session_id: str | None = None,
+        record: SessionRecord | None = None,
+        max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        stale_cookie: bool = False,
+    ) -> None:
+        super().__init__(data or {})
+        self._id = session_id
+        self._record = record
+        self._max_age = max_age
+        self._modified = False
+        self._max_age_changed = False
+        self._destroy_ids: list[str] = []
+        self._regenerated = False
+        self._stale_cookie = stale_cookie
+        self._touched = False
+        self._cookie_sent = False
+
+    # -- state ------------------------------------------------------------------------------------------------
+
+    @property
+    def id(self) -> str | None:
+        """The session id, or None until the session has one (a new session gets it when first saved)."""
+        return self._id
+
+    @property
+    def is_new(self) -> bool:
+        """True when the session is not (yet) stored: a new visitor, or after :meth:`invalidate`."""
+        return self._record is None
+
+    @property
+    def modified(self) -> bool:
+        """True when the data changed (or :meth:`mark_modified` / :meth:`regenerate` was called)."""
+        return self._modified
+
+    @property
+    def max_age(self) -> float:
+        """This session's lifetime in seconds, measured from the last request (sliding expiration).
+
+        Settable: ``session.max_age = 30 * 86400`` for a "remember me" session. The new lifetime is stored with
+        the session and applies to every later request too.
+        """
+        return self._max_age
+
+    @max_age.setter
+    def max_age(self, seconds: float) -> None:
+        self._max_age = check_max_age(seconds, "session.max_age")
+        self._max_age_changed = True
+
+    @property
+    def record(self) -> SessionRecord | None:
+        """The stored record this session was loaded from (or last saved as), or None."""
+        return self._record
+
+    # -- explicit actions -------------------------------------------------------------------------------------
+
+    def mark_modified(self) -> None:
+        """Mark the session changed, for nested changes such as ``session["cart"].append(x)``."""
+        self._modified = True
+
+    def regenerate(self) -> None:
+        """Give the session a new id, keeping its data; the old record is destroyed when the session is saved.
+
+        Call it at login, so that an id fixed by an attacker before login is worthless after it.
+        """
+        if self._cookie_sent:
+            raise RuntimeError(
+                "session.regenerate() after the response headers were flushed: the new cookie can no longer be "
+                "sent. Call regenerate() before the first flush()."
+            )
+        if self._id is not None and self._record is not None:
+            self._destroy_ids.append(self._id)
+        self._id = new_session_id()
+        self._record = None
+        self._regenerated = True
+        self._modified = True
+
+    def invalidate(self) -> None:
+        """Destroy the stored session and clear the cookie, at the end of the request. Call it at logout.
+
+        The mapping is emptied and the session becomes new: data set afterwards starts a fresh session with a new
+        id (for a "you are logged out" message, say).
+        """
+        if self._id is not None and self._record is not None:
+            self._destroy_ids.append(self._id)
+        self._stale_cookie = self._stale_cookie or self._id is not None
+        self._id = None
+        self._record = None
+        self._regenerated = False
+        dict.clear(self)
+        self._modified = False
+
+    # -- dict mutators mark the session modified ----------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        super().__setitem__(key, value)
+        self._modified = True
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._modified = True
+
+    def clear(self) -> None:
+        """Remove all items (marks the session modified)."""
+        if self:
+            self._modified = True
+        super().clear()
+
+    def pop(self, key: str, *default: Any) -> Any:
+        """Remove ``key`` and return its value (marks the session modified when it was present)."""
+        if key in self:
+            self._modified = True
+        return super().pop(key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        """Remove and return an item (marks the session modified)."""
+        item = super().popitem()
+        self._modified = True
+        return item
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """``dict.setdefault`` (marks the session modified when ``key`` was missing)."""
+        if key not in self:
+            self._modified = True
+        return super().setdefault(key, default)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        """``dict.update`` (marks the session modified)."""
+        super().update(*args, **kwargs)
+        self._modified = True
+
+    def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def __repr__(self) -> str:
+        state = "new" if self.is_new else "stored"
+        return f"<Session {state}{' modified' if self._modified else ''} {dict.__repr__(self)}>"
+
+
+@dataclass(frozen=True, slots=True)
+class CookieOptions:
+    """The session cookie's attributes. HttpOnly is always set.
+
+    :param name: the cookie name.
+    :param domain: the Domain attribute, or None for a host-only cookie.
+    :param path: the Path attribute.
+    :param secure: True/False to force the Secure attribute; None (the default) sets it when the request came
+        over HTTPS.
+    :param samesite: "Lax" (default), "Strict", "None" (which requires Secure) or None to omit it.
+    """
+
+    name: str = "session"
+    domain: str | None = None
+    path: str = "/"
+    secure: bool | None = None
+    samesite: Literal["Lax", "Strict", "None"] | None = "Lax"
+
+    def __post_init__(self) -> None:
+        if not self.name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", self.name):
+            raise ConfigurationError(f"session cookie name {self.name!r} is not a valid cookie name")
+        if self.samesite not in ("Lax", "Strict", "None", None):
+            raise ConfigurationError(
+                f'session cookie samesite must be "Lax", "Strict", "None" or None, not {self.samesite!r}'
+            )
+        if self.samesite == "None" and self.secure is False:
+            raise ConfigurationError('session cookie samesite="None" requires Secure: leave secure=None or set True')
+
+
+@dataclass(frozen=True, slots=True)
+class CookieInstruction:
+    """What the adapter must do with the session cookie on this response.
+
+    ``value`` is None for a cookie to clear. ``max_age_seconds`` and ``expires_at`` (epoch seconds) give its
+    lifetime: the stored session's expiry.
+    """
+
+    name: str
+    value: str | None
+    max_age_seconds: int
+    expires_at: int
+    domain: str | None
+    path: str
+    secure: bool
+    samesite: str | None
+    httponly: bool = True
+
+
+CookieSecret = str | bytes | Mapping[int, str] | Mapping[int, bytes]
+
+
+class SessionPolicy:
+    """Everything a framework adapter needs, decided once: load, the single write, the cookie, id rotation.
+
+    :param store: the session store.
+    :param secret: the cookie signing secret, or a ``{key_version: secret}`` dict (Tornado's rotation scheme).
+    :param key_version: with a dict ``secret``: the version to sign with; cookies signed with any listed version
+        verify.
+    :param max_age: the default session lifetime in seconds, from the last request (sliding expiration).
+    :param touch_after: skip the touch (an UpdateItem) when it would move the expiry by less than this many
+        seconds. 0 touches on every request.
+    :param absolute_max_age: end every session this many seconds after its creation, whatever the activity; None
+        for no absolute limit.
+    :param cookie: the cookie's attributes.
+    """
+
+    def __init__(
+        self,
+        store: DynamoDBStore,
+        *,
+        secret: CookieSecret,
+        key_version: int | None = None,
+        max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        touch_after: float = 0,
+        absolute_max_age: float | None = None,
+        cookie: CookieOptions | None = None,
+    ) -> None:
+        if not isinstance(store, DynamoDBStore):
+            raise ConfigurationError(f"the session store must be a DynamoDBStore, not {type(store).__name__}")
+        if not secret:
+            raise ConfigurationError("the cookie secret is empty: use a long random string, e.g. secrets.token_hex(32)")
+        if isinstance(secret, Mapping):
+            if key_version is None or key_version not in secret:
+                raise ConfigurationError(
+                    f"cookie_secret is a dict of versions {sorted(secret)}: set key_version to the one to sign with"
+                )
+            self._secret: str | bytes | dict[int, str] | dict[int, bytes] = dict(secret)  # type: ignore[assignment]
+        else:
+            self._secret = secret
+        self.store = store
+        self.key_version = key_version
+        self.max_age = check_max_age(max_age, "session max_age")
+        if isinstance(touch_after, bool) or not isinstance(touch_after, (int, float)) or touch_after < 0:
+            raise ConfigurationError(f"session touch_after must be a number of seconds >= 0, not {touch_after!r}")
+        self.touch_after = touch_after
+        self.absolute_max_age = (
+            None if absolute_max_age is None else check_max_age(absolute_max_age, "session absolute_max_age")
+        )
+        self.cookie = cookie or CookieOptions()
+        longest = max(self.max_age, self.absolute_max_age or 0)
+        # The signature's own age limit is a backstop; the store's Expires is what ends a session.
+        self._signature_max_age_days = max(31.0, longest / 86400 + 1)
+
+    # -- the cookie ---------------------------------------------------------------------------------------------
+
+    def sign(self, session_id: str) -> str:
+        """The cookie value for ``session_id``: Tornado's signed-value format v2 (HMAC-SHA256)."""
+        return create_signed_value(
+            self._secret, self.cookie.name, session_id, version=2, key_version=self.key_version
+        ).decode()
+
+    def session_id_from_cookie(self, value: str | None) -> str | None:
+        """The session id in a signed cookie value, or None for a missing, forged, garbled or foreign one.
+
+        Pure computation: no store call.
+        """
+        if not value or len(value) > 512:
+            return None
+        try:
+            decoded = decode_signed_value(
+                self._secret, self.cookie.name, value, max_age_days=self._signature_max_age_days, min_version=2
+            )
+        except Exception:  # garbage of any kind means "no session", never a 500
+            return None
+        if decoded is None:
+            return None
+        try:
+            session_id = decoded.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return session_id if _SESSION_ID.fullmatch(session_id) else None
+
+    def _cookie(self, value: str | None, expires_at: int, now: float, https: bool) -> CookieInstruction:
+        options = self.cookie
+        secure = options.secure if options.secure is not None else (https or options.samesite == "None")
+        return CookieInstruction(
+            name=options.name,
+            value=value,
+            max_age_seconds=max(1, int(expires_at - now)) if value is not None else 0,
+            expires_at=expires_at if value is not None else 0,
+            domain=options.domain,
+            path=options.path,
+            secure=secure,
+            samesite=options.samesite,
+        )
+
+    # -- load ---------------------------------------------------------------------------------------------------
+
+    def new_session(self, *, stale_cookie: bool = False) -> Session:
+        """An empty, new session (no store call)."""
+        return Session(max_age=self.max_age, stale_cookie=stale_cookie)
+
+    async def load(self, cookie_value: str | None) -> Session:
+        """The session for a request carrying ``cookie_value``: zero store calls unless the signature verifies,
+        then one GetItem. A missing, expired or corrupt stored session gives a new session.
+
+        Raises :class:`SessionStoreError` (for example :class:`StoreUnavailableError`) when the store fails.
+        """
+        session_id = self.session_id_from_cookie(cookie_value)
+        if session_id is None:
+            return self.new_session()
+        record = await self.store.load(session_id)
+        now = time.time()
+        if record is None or self._absolute_end(record) <= now:
+            return self.new_session(stale_cookie=True)
+        return Session(
+            record.data,
+            session_id=session_id,
+            record=record,
+            max_age=record.max_age if record.max_age is not None else self.max_age,
+        )
+
+    def _absolute_end(self, record: SessionRecord) -> float:
+        if self.absolute_max_age is None or record.created_at is None:
+            return math.inf
+        return record.created_at + self.absolute_max_age
+
+    def _expires_at(self, now: float, max_age: float, created_at: int | None) -> int:
+        expires_at = math.ceil(now + max_age)
+        if self.absolute_max_age is not None and created_at is not None:
+            expires_at = min(expires_at, int(created_at + self.absolute_max_age))
+        return expires_at
+
+    # -- save ---------------------------------------------------------------------------------------------------
+
+    async def save(self, session: Session, *, https: bool) -> CookieInstruction | None:
+        """Make the session's single write, and say what to do with the cookie (None: leave it alone).
+
+        Call it once at the end of the request, before any byte of the response leaves; an adapter that flushes
+        early calls it at the first flush and again at the end (a second write happens only if the session
+        changed in between; the cookie can then no longer change). Raises :class:`SessionStoreError` when the
+        store fails; the session is then unchanged in the store (a failed PutItem writes nothing).
+        """
+        now = time.time()
+        store = self.store
+        if session.modified:
+            return await self._put(session, now, https)
+        cookie: CookieInstruction | None = None
+        record = session.record
+        if record is not None and session.id is not None and not session._touched:
+            cookie = await self._touch(session, record, session.id, now, https)
+        elif record is None and session._stale_cookie and not session._cookie_sent:
+            cookie = self._cookie(None, 0, now, https)
+            session._stale_cookie = False
+        await self._destroy(store, session)
+        return cookie
+
+    async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
+        if session.id is None:
+            session._id = new_session_id()
+        session_id = session.id
+        assert session_id is not None
+        previous = session.record
+        created_at = previous.created_at if previous is not None and previous.created_at else int(now)
+        expires_at = self._expires_at(now, session.max_age, created_at)
+        own_max_age = None if session.max_age == self.max_age else math.ceil(session.max_age)
+        saved = await self.store.save(
+            session_id, session, expires_at=expires_at, created_at=created_at, max_age=own_max_age, previous=previous
+        )
+        session._modified = False
+        session._max_age_changed = False
+        session._regenerated = False
+        session._touched = True
+        # The old record goes only once the new one is written: a failure in between loses nothing.
+        await self._destroy(self.store, session)
+        if saved is None:
+            # Destroyed (a logout) or expired while this request ran: never resurrect it.
+            session._id = None
+            session._record = None
+            return None if session._cookie_sent else self._cookie(None, 0, now, https)
+        session._record = saved
+        return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
+
+    async def _touch(
+        self, session: Session, record: SessionRecord, session_id: str, now: float, https: bool
+    ) -> CookieInstruction | None:
+        expires_at = self._expires_at(now, session.max_age, record.created_at)
+        if not session._max_age_changed and expires_at - record.expires_at < self.touch_after:
+            return None
+        session._touched = True
+        if session._max_age_changed:
+            # The lifetime itself changed: rewrite the item so that MaxAge is stored for later requests.
+            session._modified = True
+            return await self._put(session, now, https)
+        if not await self.store.touch(session_id, expires_at=expires_at):
+            session._id = None
+            session._record = None
+            return None if session._cookie_sent else self._cookie(None, 0, now, https)
+        session._record = SessionRecord(
+            data=record.data,
+            expires_at=expires_at,
+            created_at=record.created_at,
+            version=record.version,
+            max_age=record.max_age,
+        )
+        return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
+
+    @staticmethod
+    async def _destroy(store: DynamoDBStore, session: Session) -> None:
+        while session._destroy_ids:
+            await store.destroy(session._destroy_ids[0])
+            session._destroy_ids.pop(0)
+
+    def headers_sent(self, session: Session) -> None:
+        """Tell the policy the response headers have left: the cookie can no longer change."""
+        session._cookie_sent = True
