@@ -213,7 +213,8 @@ _sanic_apps = 0
 async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str, Stop]:
     """Serve the Sanic test app (same routes, minus Tornado's own ways of ending a response) on a free port."""
     from sanic import Request, Sanic
-    from sanic.response import HTTPResponse, json as json_response, text
+    from sanic.response import HTTPResponse, text
+    from sanic.response import json as json_response
 
     from tornado_dynasession.sanic import Sessions
 

@@ -25,7 +25,7 @@ from tornado_dynasession import DynamoDBStore
 from .support import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
-from tornado_app import make_app  # noqa: E402
+from tornado_app import make_app
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

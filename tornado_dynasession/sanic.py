@@ -1,7 +1,8 @@
 """Sanic: :class:`Sessions` translates the session policy (``session.py``) to Sanic's request/response middleware.
 
 Install with ``Sessions(app, store=store, secret="...")``; the session is ``request.ctx.session``, the same
-:class:`~tornado_dynasession.Session` as ``self.session`` in Tornado. Needs ``pip install "tornado_dynasession[sanic]"``.
+:class:`~tornado_dynasession.Session` as ``self.session`` in Tornado.
+Needs ``pip install "tornado_dynasession[sanic]"``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class Sessions:
         app.ctx.sessions = self
         # Load first among request middleware; save last among response middleware, after others had their say.
         app.on_request(self._load, priority=1000)
-        app.on_response(self._save, priority=-1000)
+        app.on_response(self._save, priority=-1000)  # type: ignore[no-untyped-call]
 
     async def _load(self, request: Request) -> None:
         route = request.route
@@ -107,7 +108,7 @@ class Sessions:
             logger.error("session save failed, answering %d: %s", status, exc)
             error = SanicException(status_code=status)
             error.__cause__ = exc
-            answer = request.app.error_handler.response(request, error)
+            answer = request.app.error_handler.response(request, error)  # type: ignore[no-untyped-call]
             return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]
         self.policy.headers_sent(session)
         if cookie is not None:
