@@ -1,6 +1,6 @@
 """tornado_dynasession: async, DynamoDB-backed web sessions for Tornado and Sanic."""
 
-from .codec import Codec, JsonCodec, OrjsonCodec
+from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, OrjsonCodec
 from .errors import (
     CodecError,
     ConfigurationError,
@@ -10,17 +10,25 @@ from .errors import (
     StoreUnavailableError,
     TableNotFoundError,
 )
+from .mixin import SessionMixin
+from .session import CookieOptions, Session, SessionPolicy
 from .store import DynamoDBStore, SessionRecord
 from .tables import TableSetup, create_table
 
 __all__ = [
     "Codec",
     "CodecError",
+    "CompressedCodec",
     "ConfigurationError",
+    "CookieOptions",
     "DynamoDBStore",
+    "EncryptedCodec",
     "JsonCodec",
     "OrjsonCodec",
+    "Session",
     "SessionConflictError",
+    "SessionMixin",
+    "SessionPolicy",
     "SessionRecord",
     "SessionStoreError",
     "SessionTooLargeError",

@@ -16,19 +16,21 @@ import hashlib
 import logging
 import math
 import os
+import sys
 import time
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from .backends import AttributeNames, Backend, Condition, Item
 from .codec import Codec, OrjsonCodec
-from .errors import CodecError, SessionConflictError, SessionTooLargeError
+from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from aiodynamo.client import Client as AiodynamoClient
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 __all__ = ["DEFAULT_MAX_AGE_SECONDS", "MAX_ITEM_BYTES", "DynamoDBStore", "SessionRecord", "endpoint_from_env"]
@@ -70,6 +72,24 @@ def client_kwargs(endpoint_url: str | None, region_name: str | None) -> dict[str
     return kwargs
 
 
+BACKEND_NAMES = ("aiobotocore", "aiodynamo")
+"""The backends ``DynamoDBStore(backend=...)`` accepts by name."""
+
+
+def _require_aiodynamo() -> None:
+    try:
+        from .backends import aiodynamo  # noqa: F401
+    except ImportError as exc:
+        install = 'pip install "tornado_dynasession[aiodynamo]"'
+        raise ConfigurationError(f'backend="aiodynamo" needs the aiodynamo package: {install} ({exc})') from exc
+
+
+def _is_aiodynamo_client(client: object) -> TypeGuard[AiodynamoClient]:
+    # Whoever built an aiodynamo client has imported aiodynamo; nobody else pays for the import.
+    module = sys.modules.get("aiodynamo.client")
+    return module is not None and isinstance(client, module.Client)
+
+
 def check_max_age(max_age: float, what: str = "max_age") -> float:
     """Validate a lifetime in seconds: positive, finite and at most ten years."""
     if isinstance(max_age, bool) or not isinstance(max_age, (int, float)):
@@ -92,20 +112,30 @@ class SessionRecord:
     :param expires_at: the item's ``Expires``, integer epoch seconds.
     :param created_at: the item's ``Created``, integer epoch seconds, or None for items written without it.
     :param version: the item's ``Version`` with ``locking=True`` (0 when the item has none), else None.
+    :param max_age: the session's own lifetime in seconds (``MaxAge``), when it was saved with one.
     """
 
     data: dict[str, Any]
     expires_at: int
     created_at: int | None = None
     version: int | None = None
+    max_age: int | None = None
 
 
 class DynamoDBStore:
     """An async DynamoDB session store: one item per session, sliding expiry, never serves an expired item.
 
+    The DynamoDB client is aiobotocore by default. The aiodynamo backend costs about a third of the client CPU
+    per call; install it with ``pip install "tornado_dynasession[aiodynamo]"`` and select it either by name,
+    ``DynamoDBStore("sessions", backend="aiodynamo")`` (the store then creates and closes its own client, with
+    the same endpoint, region, credentials, timeout and retry settings as the default path), or by passing an
+    aiodynamo ``Client`` you own as ``client=`` (its ``throttle_config`` and HTTP timeouts are then yours to set;
+    :class:`~tornado_dynasession.backends.aiodynamo.BoundedRetry` bounds its retries).
+
     :param table: the table name. The store never creates it: see ``python -m tornado_dynasession create-table``.
     :param hash_key: the table's hash key attribute (type S).
-    :param client: an aiobotocore DynamoDB client that the caller owns and closes. Without it the store creates
+    :param client: an aiobotocore DynamoDB client, or an aiodynamo ``Client``, that the caller owns and closes.
+        Without it the store creates
         its own on first use (or on ``async with``/``await store.open()``) and closes it in :meth:`close`.
     :param endpoint_url: where DynamoDB is; defaults to ``$DYNAMODB_ENDPOINT``, then AWS. On a loopback endpoint
         without AWS credentials in the environment, dummy credentials are used.
@@ -120,7 +150,9 @@ class DynamoDBStore:
     :param read_timeout: seconds to wait for a response, per attempt.
     :param max_attempts: total attempts per call (botocore standard retry mode, with backoff).
     :param max_pool_connections: the client's connection pool size.
-    :param backend: a ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``.
+    :param backend: which client the store creates, ``"aiobotocore"`` (the default) or ``"aiodynamo"``; or a
+        ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
+        ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
     """
 
     def __init__(
@@ -128,7 +160,7 @@ class DynamoDBStore:
         table: str,
         *,
         hash_key: str = "SessionID",
-        client: DynamoDBClient | None = None,
+        client: DynamoDBClient | AiodynamoClient | None = None,
         endpoint_url: str | None = None,
         region_name: str | None = None,
         codec: Codec | None = None,
@@ -144,7 +176,7 @@ class DynamoDBStore:
         session_attribute: str = "Session",
         created_attribute: str = "Created",
         version_attribute: str = "Version",
-        backend: Backend | None = None,
+        backend: Backend | Literal["aiobotocore", "aiodynamo"] | None = None,
     ) -> None:
         if not table:
             raise ValueError("table must be a table name")
@@ -171,11 +203,31 @@ class DynamoDBStore:
         self.max_pool_connections = max_pool_connections
         self._exit_stack: AsyncExitStack | None = None
         self._open_lock = asyncio.Lock()
-        self._backend: Backend | None = backend
-        if backend is None and client is not None:
-            from .backends.aiobotocore import AiobotocoreBackend
+        self._backend: Backend | None = None
+        self.backend_name = "aiobotocore"
+        """The client the store creates for itself in :meth:`open`: ``"aiobotocore"`` or ``"aiodynamo"``."""
+        if isinstance(backend, str):
+            if backend not in BACKEND_NAMES:
+                raise ValueError(f"backend must be one of {', '.join(map(repr, BACKEND_NAMES))}, got {backend!r}")
+            if client is not None and (backend == "aiodynamo") != _is_aiodynamo_client(client):
+                raise ValueError(f"backend={backend!r} does not match the client passed: {type(client).__name__}")
+            if backend == "aiodynamo":
+                _require_aiodynamo()
+            self.backend_name = backend
+        elif backend is not None:
+            self._backend = backend
+        if self._backend is None and client is not None:
+            if _is_aiodynamo_client(client):
+                from .backends.aiodynamo import AiodynamoBackend
 
-            self._backend = AiobotocoreBackend(client, table, self.names, endpoint_url=self.endpoint_url)
+                self.backend_name = "aiodynamo"
+                self._backend = AiodynamoBackend(client, table, self.names, endpoint_url=self.endpoint_url)
+            else:
+                from .backends.aiobotocore import AiobotocoreBackend
+
+                self._backend = AiobotocoreBackend(
+                    cast("DynamoDBClient", client), table, self.names, endpoint_url=self.endpoint_url
+                )
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -184,10 +236,22 @@ class DynamoDBStore:
         async with self._open_lock:
             if self._backend is not None:
                 return
-            from aiobotocore.config import AioConfig
-            from aiobotocore.session import get_session
+            if self.backend_name == "aiodynamo":
+                from .backends.aiodynamo import create_backend
 
-            from .backends.aiobotocore import AiobotocoreBackend
+                self._backend = create_backend(
+                    self.table,
+                    self.names,
+                    connect_timeout=self.connect_timeout,
+                    read_timeout=self.read_timeout,
+                    max_attempts=self.max_attempts,
+                    max_pool_connections=self.max_pool_connections,
+                    **client_kwargs(self.endpoint_url, self.region_name),
+                )
+                return
+            from aiobotocore.config import AioConfig
+
+            from .backends.aiobotocore import AiobotocoreBackend, shared_session
 
             config = AioConfig(
                 connect_timeout=self.connect_timeout,
@@ -198,7 +262,7 @@ class DynamoDBStore:
             stack = AsyncExitStack()
             try:
                 client = await stack.enter_async_context(
-                    get_session().create_client(
+                    shared_session().create_client(
                         "dynamodb", config=config, **client_kwargs(self.endpoint_url, self.region_name)
                     )
                 )
@@ -274,10 +338,12 @@ class DynamoDBStore:
         expires_at = item.get(names.expires)
         if type(expires_at) is not int:
             return self._corrupt(sid, f"{names.expires} is missing or not an integer number: {expires_at!r:.40}")
+        if expires_at < 0:
+            return self._corrupt(sid, f"{names.expires}={expires_at} is negative")
         now = time.time()
         if expires_at <= now:
             return None
-        if expires_at > now + MAX_LIFETIME_SECONDS:
+        if expires_at > now + MAX_LIFETIME_SECONDS + 1:  # + 1: writers round Expires up to a whole second
             return self._corrupt(sid, f"{names.expires}={expires_at} is implausibly far ahead (milliseconds?)")
         raw = item.get(names.session)
         if not isinstance(raw, (str, bytes)):
@@ -295,11 +361,13 @@ class DynamoDBStore:
             if type(stored_version) is not int:
                 return self._corrupt(sid, f"{names.version} is not an integer number")
             version = stored_version
+        max_age = item.get(names.max_age)
         return SessionRecord(
             data=data,
             expires_at=expires_at,
             created_at=created_at if type(created_at) is int else None,
             version=version,
+            max_age=max_age if type(max_age) is int and max_age > 0 else None,
         )
 
     def _corrupt(self, sid: str, why: str) -> SessionRecord | None:
@@ -316,7 +384,13 @@ class DynamoDBStore:
     # -- writes ----------------------------------------------------------------------------------------------
 
     def _item(
-        self, sid: str, data: Mapping[str, Any], expires_at: int, created_at: int | None, version: int | None
+        self,
+        sid: str,
+        data: Mapping[str, Any],
+        expires_at: int,
+        created_at: int | None,
+        version: int | None,
+        max_age: int | None = None,
     ) -> Item:
         names = self.names
         key = self.key_for(sid)
@@ -330,6 +404,9 @@ class DynamoDBStore:
         if version is not None:
             item[names.version] = version
             size += len(names.version) + len(str(version))
+        if max_age is not None:
+            item[names.max_age] = max_age
+            size += len(names.max_age) + len(str(max_age))
         # A code point is at most 4 UTF-8 bytes: only encode to count when the session could be near the limit.
         if isinstance(encoded, bytes):
             size += len(encoded)
@@ -358,6 +435,7 @@ class DynamoDBStore:
         *,
         expires_at: int,
         created_at: int | None = None,
+        max_age: int | None = None,
         previous: SessionRecord | None = None,
     ) -> SessionRecord | None:
         """One conditional PutItem: the write the session policy makes for a new or modified session.
@@ -366,11 +444,13 @@ class DynamoDBStore:
         still be live (and, with ``locking=True``, at ``previous.version``), so a session destroyed meanwhile is
         never brought back. Returns the new record, or None when the stored session is gone (destroyed or
         expired). With locking, any failed condition raises :class:`SessionConflictError` instead.
+        ``created_at`` (epoch seconds) and ``max_age`` (the session's own lifetime, whole seconds) are stored
+        as ``Created`` and ``MaxAge`` when given.
         """
         version: int | None = None
         if self.locking:
             version = 1 if previous is None or previous.version is None else previous.version + 1
-        item = self._item(sid, data, expires_at, created_at, version)
+        item = self._item(sid, data, expires_at, created_at, version, max_age)
         if previous is None:
             condition = Condition(absent=True)
         else:
@@ -386,7 +466,9 @@ class DynamoDBStore:
                     "loaded; nothing was written. Reload and retry the change."
                 )
             return None
-        return SessionRecord(data=dict(data), expires_at=expires_at, created_at=created_at, version=version)
+        return SessionRecord(
+            data=dict(data), expires_at=expires_at, created_at=created_at, version=version, max_age=max_age
+        )
 
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
         """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``).

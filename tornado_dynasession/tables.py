@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from .backends.aiobotocore import map_client_error
+from .backends.aiobotocore import map_client_error, shared_session
 from .errors import SessionStoreError
 from .store import client_kwargs, endpoint_from_env
 
@@ -38,11 +38,10 @@ async def open_admin_client(
 ) -> DynamoDBClient:
     """An aiobotocore DynamoDB client for admin calls, closed with ``stack``."""
     from aiobotocore.config import AioConfig
-    from aiobotocore.session import get_session
 
     config = AioConfig(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "total_max_attempts": 3})
     client: DynamoDBClient = await stack.enter_async_context(
-        get_session().create_client("dynamodb", config=config, **client_kwargs(endpoint_url, region_name))
+        shared_session().create_client("dynamodb", config=config, **client_kwargs(endpoint_url, region_name))
     )
     return client
 

@@ -67,3 +67,4 @@ class AttributeNames:
     session: str = "Session"
     created: str = "Created"
     version: str = "Version"
+    max_age: str = "MaxAge"
