@@ -47,10 +47,19 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def find_dynalite() -> Path:
-    """The dynalite CLI script: ``$DYNALITE_PATH``, else ``node_modules/dynalite`` in or above the current
-    directory or this package's checkout. Raises :class:`LocalServerError` saying what to install."""
+    """The dynalite CLI script: ``$DYNALITE_PATH`` (which must exist when set), else ``node_modules/dynalite`` in
+    or above the current directory or this package's checkout. Raises :class:`LocalServerError` saying what to
+    install."""
     explicit = os.environ.get("DYNALITE_PATH")
-    candidates: list[Path] = [Path(explicit)] if explicit else []
+    if explicit:
+        if Path(explicit).is_file():
+            return Path(explicit)
+        # An explicit setting that points nowhere is a mistake to report, not a hint to silently look elsewhere.
+        raise LocalServerError(
+            f"DYNALITE_PATH={explicit} is not a file: point it at dynalite's cli.js, or unset it and run `npm ci` "
+            f"in the tornado_dynasession checkout (or `npm install dynalite@{DYNALITE_VERSION}` in your project)."
+        )
+    candidates: list[Path] = []
     for base in (Path.cwd(), Path(__file__).resolve().parent):
         candidates.extend(parent / "node_modules" / "dynalite" / "cli.js" for parent in (base, *base.parents))
     for candidate in candidates:

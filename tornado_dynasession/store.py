@@ -18,6 +18,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
@@ -28,8 +29,6 @@ from .codec import Codec, OrjsonCodec
 from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from aiodynamo.client import Client as AiodynamoClient
     from types_aiobotocore_dynamodb import DynamoDBClient
 
@@ -394,6 +393,8 @@ class DynamoDBStore:
     ) -> Item:
         names = self.names
         key = self.key_for(sid)
+        if not isinstance(data, Mapping):
+            raise TypeError(f"session data must be a dict, not {type(data).__name__}")
         encoded = self.codec.encode(data)
         item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded}
         size = len(names.hash_key) + len(key.encode()) + len(names.expires) + len(str(expires_at))
