@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib
 import json
+import os
 import re
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+import secrets
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import orjson
 
-from .errors import CodecError
+from .errors import CodecError, ConfigurationError
 
-__all__ = ["Codec", "JsonCodec", "OrjsonCodec"]
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+__all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "OrjsonCodec"]
 
 
 @runtime_checkable
@@ -79,12 +88,357 @@ class JsonCodec:
         """Serialize ``data`` to compact JSON text."""
         try:
             return json.dumps(data, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:
             raise _encode_error(exc) from exc
 
     def decode(self, raw: str | bytes) -> dict[str, Any]:
         """Parse JSON text into a dict."""
         try:
             return _require_dict(json.loads(raw))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise CodecError(f"stored session is not valid JSON: {exc}") from exc
+
+
+# -- wrappers ----------------------------------------------------------------------------------------------------
+
+
+def _payload(encoded: str | bytes) -> tuple[bool, bytes]:
+    """The wrapped codec's output as bytes, and whether it was text (so that decode hands back the same type)."""
+    if isinstance(encoded, str):
+        return True, encoded.encode()
+    if isinstance(encoded, (bytes, bytearray)):
+        return False, bytes(encoded)
+    raise CodecError(f"the wrapped codec returned {type(encoded).__name__}, not str or bytes")
+
+
+def _restore(is_text: bool, payload: bytes) -> str | bytes:
+    if not is_text:
+        return payload
+    try:
+        return payload.decode()
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"stored session text is not valid UTF-8: {exc}") from exc
+
+
+def _inner_codec(inner: Codec | None, wrapper: str) -> Codec:
+    if inner is None:
+        return OrjsonCodec()
+    if not isinstance(inner, Codec):
+        raise ConfigurationError(f"{wrapper} wraps a Codec (with encode and decode), not {type(inner).__name__}")
+    return inner
+
+
+_CRYPTO_INSTALL = 'pip install "tornado_dynasession[crypto]"'
+_ENCRYPTED_V1 = 1
+_KEY_ID_BYTES = 4
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+_ENCRYPTED_HEADER_BYTES = 1 + _KEY_ID_BYTES + _NONCE_BYTES
+_AES_KEY_BYTES = (16, 24, 32)
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+# The first plaintext byte says what the wrapped codec produced; it is encrypted with the rest.
+_PLAIN_BYTES, _PLAIN_TEXT = b"\x00", b"\x01"
+
+
+def _aesgcm_class() -> type[AESGCM]:
+    try:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    except ImportError as exc:
+        raise ConfigurationError(f"EncryptedCodec needs the cryptography package: {_CRYPTO_INSTALL} ({exc})") from exc
+    return AESGCM
+
+
+def _key_bytes(position: int, key: object) -> bytes:
+    if isinstance(key, (bytes, bytearray)):
+        raw = bytes(key)
+        what = f"{len(raw)} bytes"
+    elif isinstance(key, str):
+        if not _BASE64URL.fullmatch(key):
+            raise ConfigurationError(
+                f"EncryptedCodec key #{position} is a str but not base64url; generate one with "
+                "EncryptedCodec.generate_key(), or pass the raw key as bytes"
+            )
+        raw = base64.urlsafe_b64decode(key + "=" * (-len(key) % 4))
+        what = f"a base64url str of {len(raw)} bytes"
+    else:
+        raise ConfigurationError(
+            f"EncryptedCodec key #{position} is {type(key).__name__}: a key is bytes, or a base64url str of them"
+        )
+    if len(raw) not in _AES_KEY_BYTES:
+        raise ConfigurationError(
+            f"EncryptedCodec key #{position} is {what}: an AES key is 16, 24 or 32 bytes "
+            "(32 recommended; EncryptedCodec.generate_key() makes one)"
+        )
+    return raw
+
+
+class EncryptedCodec:
+    """Wraps a codec and encrypts its output with AES-GCM: a stolen table, backup or stream reveals no session data.
+
+    Needs ``pip install "tornado_dynasession[crypto]"``. Stored as type B: a version byte (1), a 4-byte key id
+    (the first 4 bytes of the key's SHA-256), a random 12-byte nonce, then the ciphertext and its 16-byte tag.
+    The header is authenticated with the ciphertext; nothing request-specific is bound to it, so the same
+    value decodes under any session id.
+
+    Key rotation: new values are encrypted with the first key; any listed key decrypts. Put the new key first,
+    keep the old one listed for at least the longest session lifetime, then drop it. A value whose key is no
+    longer listed, or that was tampered with, truncated or not produced by this codec (such as plain JSON text
+    written before encryption was enabled), raises :class:`CodecError`: the store treats the session as absent
+    and logs a warning.
+
+    Random nonces: rotate each key before it has encrypted about 2**32 values (each PutItem of a session is one;
+    touches are not).
+
+    :param inner: the codec whose output is encrypted; :class:`OrjsonCodec` by default.
+    :param keys: one or more AES keys, each 16, 24 or 32 bytes, or a base64url ``str`` of them (padding optional).
+    """
+
+    __slots__ = ("_decrypters", "_encrypter", "_inner", "_key_ids")
+
+    def __init__(self, inner: Codec | None = None, *, keys: Sequence[bytes | str]) -> None:
+        if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Sequence):
+            raise ConfigurationError("EncryptedCodec keys must be a list of keys, e.g. keys=[new_key, old_key]")
+        if not keys:
+            raise ConfigurationError("EncryptedCodec needs at least one key: keys=[EncryptedCodec.generate_key()]")
+        aesgcm = _aesgcm_class()
+        self._inner = _inner_codec(inner, "EncryptedCodec")
+        self._decrypters: dict[bytes, list[AESGCM]] = {}
+        self._key_ids: list[bytes] = []
+        seen: dict[bytes, int] = {}
+        for position, key in enumerate(keys):
+            raw = _key_bytes(position, key)
+            if raw in seen:
+                raise ConfigurationError(f"EncryptedCodec key #{position} repeats key #{seen[raw]}")
+            seen[raw] = position
+            key_id = hashlib.sha256(raw).digest()[:_KEY_ID_BYTES]
+            cipher = aesgcm(raw)
+            # Different keys may share a 4-byte id (a 2**-32 chance): decrypting tries each of them.
+            self._decrypters.setdefault(key_id, []).append(cipher)
+            self._key_ids.append(key_id)
+        self._encrypter = (self._key_ids[0], self._decrypters[self._key_ids[0]][-1])
+
+    @staticmethod
+    def generate_key() -> str:
+        """A new random 256-bit key, base64url without padding, ready for ``keys=[...]``."""
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The keys' ids in hex, in order (the first encrypts); safe to log, they reveal nothing of the keys."""
+        return [key_id.hex() for key_id in self._key_ids]
+
+    def __repr__(self) -> str:
+        return f"EncryptedCodec({self._inner!r}, key_ids={self.key_ids})"
+
+    def encode(self, data: Mapping[str, Any]) -> bytes:
+        """Encode ``data`` with the wrapped codec, then encrypt it with the first key."""
+        is_text, payload = _payload(self._inner.encode(data))
+        key_id, cipher = self._encrypter
+        header = bytes((_ENCRYPTED_V1,)) + key_id + os.urandom(_NONCE_BYTES)
+        plaintext = (_PLAIN_TEXT if is_text else _PLAIN_BYTES) + payload
+        return header + cipher.encrypt(header[-_NONCE_BYTES:], plaintext, header[: 1 + _KEY_ID_BYTES])
+
+    def decode(self, raw: str | bytes) -> dict[str, Any]:
+        """Authenticate and decrypt ``raw`` with whichever listed key made it, then decode it with the wrapped codec."""
+        if not isinstance(raw, (bytes, bytearray)):
+            raise CodecError(f"stored session is {type(raw).__name__}, not the binary value EncryptedCodec writes")
+        if len(raw) < _ENCRYPTED_HEADER_BYTES + _TAG_BYTES + 1:
+            raise CodecError(f"stored session is {len(raw)} bytes, too short to be encrypted: truncated?")
+        if raw[0] != _ENCRYPTED_V1:
+            raise CodecError(f"stored session has encryption format version {raw[0]}, this codec reads version 1")
+        key_id = bytes(raw[1 : 1 + _KEY_ID_BYTES])
+        candidates = self._decrypters.get(key_id)
+        if not candidates:
+            raise CodecError(
+                f"stored session was encrypted with key id {key_id.hex()}, which is not among the configured "
+                f"keys {self.key_ids} (a retired key?)"
+            )
+        from cryptography.exceptions import InvalidTag
+
+        nonce = bytes(raw[1 + _KEY_ID_BYTES : _ENCRYPTED_HEADER_BYTES])
+        ciphertext = bytes(raw[_ENCRYPTED_HEADER_BYTES:])
+        for cipher in candidates:
+            try:
+                plaintext = cipher.decrypt(nonce, ciphertext, bytes(raw[: 1 + _KEY_ID_BYTES]))
+                break
+            except InvalidTag:
+                continue
+        else:
+            raise CodecError(f"stored session fails authentication with key id {key_id.hex()}: tampered or corrupt")
+        kind, payload = plaintext[:1], plaintext[1:]
+        if kind not in (_PLAIN_TEXT, _PLAIN_BYTES):
+            raise CodecError("stored session decrypts to an unknown payload kind")
+        return self._inner.decode(_restore(kind == _PLAIN_TEXT, payload))
+
+
+DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024
+"""CompressedCodec's default cap on a decompressed session: 4 MiB."""
+
+# Header bytes of a compressed value. 0xF4-0xF8 never start UTF-8 text, so they cannot be confused with
+# uncompressed JSON, whether stored as a string or as bytes.
+_STORED = 0xF4  # escapes an uncompressed binary value that happens to start with a header byte
+_ZLIB_TEXT, _ZLIB_BYTES, _ZSTD_TEXT, _ZSTD_BYTES = 0xF5, 0xF6, 0xF7, 0xF8
+_HEADERS = frozenset((_STORED, _ZLIB_TEXT, _ZLIB_BYTES, _ZSTD_TEXT, _ZSTD_BYTES))
+_ZSTD_INSTALL = 'pip install "tornado_dynasession[zstd]" (or run on Python 3.14+, which has compression.zstd)'
+
+
+def _uncompressed(encoded: str | bytes, payload: bytes) -> str | bytes:
+    """The wrapped codec's output stored as it is, escaped when binary output could pass for a header."""
+    if isinstance(encoded, str) or payload[:1] == b"" or payload[0] not in _HEADERS:
+        return encoded
+    return bytes((_STORED,)) + payload
+
+
+def _zstd_module() -> Any | None:
+    """Python 3.14's ``compression.zstd``, else the ``zstandard`` package, else None."""
+    for name in ("compression.zstd", "zstandard"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def _zstd_compress(zstd: Any, payload: bytes, level: int | None) -> bytes:
+    if zstd.__name__ == "compression.zstd":
+        return zstd.compress(payload, level=level)  # type: ignore[no-any-return]
+    return zstd.ZstdCompressor(level=3 if level is None else level).compress(payload)  # type: ignore[no-any-return]
+
+
+def _zstd_decompress(zstd: Any, data: bytes, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes of the single zstd frame ``data``; never trusts the frame's declared size."""
+    if zstd.__name__ == "compression.zstd":
+        decompressor = zstd.ZstdDecompressor()
+        out: bytes = decompressor.decompress(data, max_length=limit + 1)
+        if len(out) <= limit and (not decompressor.eof or decompressor.unused_data):
+            raise CodecError("stored session's zstd data is truncated or has trailing bytes")
+        return out
+    with zstd.ZstdDecompressor().stream_reader(data) as reader:
+        out = reader.read(limit + 1)
+    return out
+
+
+class CompressedCodec:
+    """Wraps a codec and compresses its output above a size threshold, so a large session costs fewer write units.
+
+    Values smaller than ``min_size_bytes``, or that do not shrink, are stored exactly as the wrapped codec made
+    them (JSON text stays type S). Compressed values are type B: one header byte naming the algorithm, then the
+    compressed data. Decoding accepts both, whichever codec wrote them, so a table can switch from
+    ``OrjsonCodec()`` to ``CompressedCodec(OrjsonCodec())`` without losing its sessions (not back, though).
+
+    zstd needs Python 3.14's ``compression.zstd`` or the ``zstandard`` package. Every process that reads the
+    table must be able to decompress what any process writes, which is why zlib is the default; choose
+    ``algorithm="zstd"`` only once zstd is installed everywhere. A value that cannot be decompressed (corrupt,
+    truncated, zstd without zstd, or larger than ``max_decompressed_bytes``) raises :class:`CodecError`, so the
+    store treats the session as absent.
+
+    To combine with encryption, compress first: ``EncryptedCodec(CompressedCodec(OrjsonCodec()), keys=...)``
+    (ciphertext does not compress).
+
+    :param inner: the codec whose output is compressed; :class:`OrjsonCodec` by default.
+    :param min_size_bytes: compress only encoded sessions of at least this many bytes; 1024.
+    :param algorithm: ``"zlib"`` (standard library, the default: every host can read it), ``"zstd"``, or None:
+        zstd when installed, else zlib.
+    :param level: the compression level; None for the algorithm's default (zlib 6, zstd 3).
+    :param max_decompressed_bytes: refuse to decompress beyond this many bytes (a decompression bomb guard),
+        and refuse to encode a session larger than this, since it could not be read back; 4 MiB.
+    """
+
+    __slots__ = ("_inner", "_zstd", "algorithm", "level", "max_decompressed_bytes", "min_size_bytes")
+
+    def __init__(
+        self,
+        inner: Codec | None = None,
+        *,
+        min_size_bytes: int = 1024,
+        algorithm: Literal["zlib", "zstd"] | None = "zlib",
+        level: int | None = None,
+        max_decompressed_bytes: int = DEFAULT_MAX_DECOMPRESSED_BYTES,
+    ) -> None:
+        self._inner = _inner_codec(inner, "CompressedCodec")
+        for name, value in (("min_size_bytes", min_size_bytes), ("max_decompressed_bytes", max_decompressed_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigurationError(f"CompressedCodec {name} must be a whole number of bytes >= 0, not {value!r}")
+        if max_decompressed_bytes < min_size_bytes:
+            raise ConfigurationError(
+                f"CompressedCodec max_decompressed_bytes ({max_decompressed_bytes}) is below min_size_bytes "
+                f"({min_size_bytes}): no compressed session could be read back"
+            )
+        if algorithm not in ("zlib", "zstd", None):
+            raise ConfigurationError(f'CompressedCodec algorithm must be "zlib", "zstd" or None, not {algorithm!r}')
+        if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
+            raise ConfigurationError(f"CompressedCodec level must be an int or None, not {level!r}")
+        self._zstd = _zstd_module()
+        if algorithm == "zstd" and self._zstd is None:
+            raise ConfigurationError(f'CompressedCodec(algorithm="zstd") needs zstd: {_ZSTD_INSTALL}')
+        self.algorithm: Literal["zlib", "zstd"] = algorithm or ("zstd" if self._zstd is not None else "zlib")
+        """The algorithm new values are compressed with."""
+        if level is not None and self.algorithm == "zlib" and not -1 <= level <= 9:
+            raise ConfigurationError(f"CompressedCodec zlib level must be in -1..9, not {level}")
+        self.level = level
+        self.min_size_bytes = min_size_bytes
+        self.max_decompressed_bytes = max_decompressed_bytes
+
+    def __repr__(self) -> str:
+        return f"CompressedCodec({self._inner!r}, algorithm={self.algorithm!r}, min_size_bytes={self.min_size_bytes})"
+
+    def encode(self, data: Mapping[str, Any]) -> str | bytes:
+        """Encode ``data`` with the wrapped codec; compress the result when it is large enough and shrinks."""
+        encoded = self._inner.encode(data)
+        # A code point is at most 4 UTF-8 bytes: short text is below the threshold without encoding it.
+        if isinstance(encoded, str) and len(encoded) * 4 < self.min_size_bytes:
+            return encoded
+        is_text, payload = _payload(encoded)
+        if len(payload) < self.min_size_bytes:
+            return _uncompressed(encoded, payload)
+        if len(payload) > self.max_decompressed_bytes:
+            raise CodecError(
+                f"cannot encode the session: it is {len(payload)} bytes encoded, over CompressedCodec's "
+                f"max_decompressed_bytes={self.max_decompressed_bytes}, so it could not be read back"
+            )
+        if self.algorithm == "zstd":
+            header = _ZSTD_TEXT if is_text else _ZSTD_BYTES
+            compressed = _zstd_compress(self._zstd, payload, self.level)
+        else:
+            header = _ZLIB_TEXT if is_text else _ZLIB_BYTES
+            compressed = zlib.compress(payload, -1 if self.level is None else self.level)
+        if len(compressed) + 1 >= len(payload):
+            return _uncompressed(encoded, payload)
+        return bytes((header,)) + compressed
+
+    def decode(self, raw: str | bytes) -> dict[str, Any]:
+        """Decompress ``raw`` if it is compressed (at most ``max_decompressed_bytes``), then decode it."""
+        if isinstance(raw, str) or not raw or raw[0] not in _HEADERS:
+            return self._inner.decode(raw)
+        header, body = raw[0], bytes(raw[1:])
+        if header == _STORED:
+            return self._inner.decode(body)
+        limit = self.max_decompressed_bytes
+        if header in (_ZLIB_TEXT, _ZLIB_BYTES):
+            payload = self._inflate(body, limit)
+        else:
+            if self._zstd is None:
+                raise CodecError(f"stored session is zstd-compressed, and zstd is not installed here: {_ZSTD_INSTALL}")
+            try:
+                payload = _zstd_decompress(self._zstd, body, limit)
+            except CodecError:
+                raise
+            except Exception as exc:  # each zstd binding has its own error type
+                raise CodecError(f"stored session's zstd data is corrupt: {exc}") from exc
+        if len(payload) > limit:
+            raise CodecError(
+                f"stored session decompresses to more than max_decompressed_bytes={limit}: refused "
+                "(a decompression bomb, or a cap set lower than when it was written)"
+            )
+        return self._inner.decode(_restore(header in (_ZLIB_TEXT, _ZSTD_TEXT), payload))
+
+    @staticmethod
+    def _inflate(body: bytes, limit: int) -> bytes:
+        decompressor = zlib.decompressobj()
+        try:
+            payload = decompressor.decompress(body, limit + 1)
+        except zlib.error as exc:
+            raise CodecError(f"stored session's zlib data is corrupt: {exc}") from exc
+        if len(payload) <= limit and (not decompressor.eof or decompressor.unused_data):
+            raise CodecError("stored session's zlib data is truncated or has trailing bytes")
+        return payload
