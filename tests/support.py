@@ -18,8 +18,9 @@ import aiohttp
 from aiohttp import web
 
 # A fault decides, per proxied call, what to do instead of forwarding: None forwards.
-# It may return ("status", code, dynamodb_error_type) to answer an error, ("reset",) to drop the connection, or
-# ("hang",) to accept and never answer.
+# It may return ("status", code, dynamodb_error_type) to answer an error, ("reset",) to drop the connection,
+# ("hang",) to accept and never answer, or ("lose-answer",) to forward the call and then drop the connection, so that
+# the call takes effect but its answer never arrives.
 Fault = Callable[[str, int], tuple[object, ...] | None]
 
 
@@ -38,6 +39,7 @@ class DynamoProxy:
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
         self.fault: Fault | None = None
+        self._release_hung = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self.port = 0
@@ -60,7 +62,8 @@ class DynamoProxy:
         return self
 
     async def stop(self) -> None:
-        """Stop the proxy."""
+        """Stop the proxy (hung calls are released first: aiohttp would otherwise wait 60 s for them)."""
+        self._release_hung.set()
         if self._session is not None:
             await self._session.close()
         if self._runner is not None:
@@ -80,20 +83,22 @@ class DynamoProxy:
         operation = request.headers.get("X-Amz-Target", "").rpartition(".")[2]
         body = await request.read()
         self.attempts[operation] += 1
-        if self.fault is not None:
-            action = self.fault(operation, self.attempts[operation])
-            if action is not None:
-                return await self._inject(request, action)
+        action = None if self.fault is None else self.fault(operation, self.attempts[operation])
+        if action is not None and action[0] != "lose-answer":
+            return await self._inject(request, action)
         self.calls[operation] += 1
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with self._session.post(self.upstream + "/", data=body, headers=headers) as upstream:
             payload = await upstream.read()
-            return web.Response(
+            response = web.Response(
                 status=upstream.status,
                 body=payload,
                 headers={"Content-Type": upstream.headers.get("Content-Type", "application/x-amz-json-1.0")},
             )
+        if action is not None and request.transport is not None:  # lose-answer: it happened, the client never hears
+            request.transport.abort()
+        return response
 
     async def _inject(self, request: web.Request, action: tuple[object, ...]) -> web.StreamResponse:
         kind = action[0]
@@ -107,7 +112,8 @@ class DynamoProxy:
                 transport.abort()
             return web.Response(status=500)
         if kind == "hang":
-            await asyncio.sleep(3600)
+            await self._release_hung.wait()  # until stop(); the client has given up long before
+            return web.Response(status=503)
         raise AssertionError(f"unknown fault {action!r}")
 
 

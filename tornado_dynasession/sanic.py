@@ -94,7 +94,8 @@ class Sessions:
             request.ctx.session = await self.policy.load(request.cookies.get(self.policy.cookie.name))
         except SessionStoreError as exc:
             logger.error("session load failed, answering %d: %s", status_for_error(exc), exc)
-            raise SanicException(status_code=status_for_error(exc)) from exc
+            # quiet: the line above says it all; Sanic would log a traceback per request all through an outage.
+            raise SanicException(status_code=status_for_error(exc), quiet=True) from exc
 
     async def _save(self, request: Request, response: BaseHTTPResponse) -> BaseHTTPResponse | None:
         session = getattr(request.ctx, "session", None)
@@ -106,7 +107,7 @@ class Sessions:
         except SessionStoreError as exc:
             status = status_for_error(exc)
             logger.error("session save failed, answering %d: %s", status, exc)
-            error = SanicException(status_code=status)
+            error = SanicException(status_code=status, quiet=True)
             error.__cause__ = exc
             answer = request.app.error_handler.response(request, error)  # type: ignore[no-untyped-call]
             return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]

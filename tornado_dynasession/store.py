@@ -459,7 +459,10 @@ class DynamoDBStore:
             condition = Condition(
                 live_after=int(time.time()), version=(previous.version or 0) if self.locking else None
             )
-        written = await (await self._ready()).put(item, condition)
+        backend = await self._ready()
+        written = await backend.put(item, condition)
+        if written is None:
+            written = await self._landed(backend, item)
         if not written:
             if self.locking or previous is None:
                 raise SessionConflictError(
@@ -470,6 +473,12 @@ class DynamoDBStore:
         return SessionRecord(
             data=dict(data), expires_at=expires_at, created_at=created_at, version=version, max_age=max_age
         )
+
+    async def _landed(self, backend: Backend, item: Item) -> bool:
+        """Whether ``item`` is what the table holds, after a *retried* write failed its condition: its first attempt
+        may have landed and lost its answer, and that is not a conflict. A GetItem, on that rare path only."""
+        stored = await backend.get(str(item[self.names.hash_key]), consistent_read=True)
+        return stored == item
 
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
         """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``).

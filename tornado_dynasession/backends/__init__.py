@@ -41,8 +41,9 @@ class Backend(Protocol):
         """Return the item whose hash key is ``key``, or None."""
         ...
 
-    async def put(self, item: Item, condition: Condition | None) -> bool:
-        """Write the whole item; False when ``condition`` failed."""
+    async def put(self, item: Item, condition: Condition | None) -> bool | None:
+        """Write the whole item; False when ``condition`` failed, None when it failed on a retried attempt (an
+        earlier attempt may have landed and lost its answer, so the caller must look)."""
         ...
 
     async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:

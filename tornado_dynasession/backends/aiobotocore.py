@@ -186,7 +186,7 @@ class AiobotocoreBackend:
             return None
         return {name: _from_wire(value) for name, value in raw.items()}
 
-    async def put(self, item: Item, condition: Condition | None) -> bool:
+    async def put(self, item: Item, condition: Condition | None) -> bool | None:
         """One PutItem, conditional when ``condition`` is given."""
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -202,7 +202,8 @@ class AiobotocoreBackend:
             await self._client.put_item(**kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+                # A retry that fails its own condition may be failing on our own first attempt, which landed.
+                return None if exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) else False
             raise self._error(exc, "PutItem") from exc
         except Exception as exc:
             raise self._error(exc, "PutItem") from exc

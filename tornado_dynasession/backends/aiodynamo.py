@@ -15,6 +15,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +55,10 @@ _UNAVAILABLE = (
     ServiceUnavailable,
     InternalDynamoError,
 )
+
+
+_RETRIED: ContextVar[bool] = ContextVar("tornado_dynasession_retried", default=False)
+"""Set when a call of the current task was retried: aiodynamo runs the retry loop in the caller's task."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class _Attempts:
         delay = next(self._delays, None)
         if delay is None or time.monotonic() + delay > self._deadline:
             raise RetryTimeout()
+        _RETRIED.set(True)
         await asyncio.sleep(delay)
 
 
@@ -278,7 +284,7 @@ class AiodynamoBackend:
             return None
         return {name: _from_wire(value) for name, value in raw.items()}
 
-    async def put(self, item: Item, condition: Condition | None) -> bool:
+    async def put(self, item: Item, condition: Condition | None) -> bool | None:
         """One PutItem, conditional when ``condition`` is given."""
         payload: dict[str, Any] = {
             "TableName": self._table,
@@ -288,12 +294,16 @@ class AiodynamoBackend:
             values = self._condition(condition, payload)
             if values:
                 payload["ExpressionAttributeValues"] = values
+        retried = _RETRIED.set(False)
         try:
             await self._send(action="PutItem", payload=payload)
         except ConditionalCheckFailed:
-            return False
+            # A retry that fails its own condition may be failing on our own first attempt, which landed.
+            return None if _RETRIED.get() else False
         except Exception as exc:
             raise self._error(exc, "PutItem") from exc
+        finally:
+            _RETRIED.reset(retried)
         return True
 
     async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
