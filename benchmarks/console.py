@@ -1,0 +1,118 @@
+"""The terminal output: a progress bar while the run goes, and rich tables of the figures at the end."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .report import BASELINES, expectations, lookup, ratio
+
+__all__ = ["make_progress", "print_document"]
+
+
+def make_progress(console: Console) -> Progress:
+    """A progress bar with the current step's description, count, elapsed and remaining time."""
+    return Progress(
+        TextColumn("[bold]{task.description:<52}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _x(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}x"
+
+
+def print_document(console: Console, document: dict[str, Any]) -> None:
+    """Print the results, the end-to-end figures, the expectations and what was skipped."""
+    results: list[dict[str, Any]] = document["results"]
+    table = Table(
+        title="operations (latency in ms, CPU in µs per op; p95 and max in latest.md)",
+        header_style="bold",
+        show_lines=False,
+    )
+    for column in ("op", "payload", "c", "variant"):
+        table.add_column(column)
+    for column in ("p50", "p99", "ops/s", "CPU µs"):
+        table.add_column(column, justify="right")
+    for base in BASELINES:
+        table.add_column(f"p50 / {base.removeprefix('raw-')}", justify="right")
+        table.add_column(f"CPU / {base.removeprefix('raw-')}", justify="right")
+    previous = None
+    ordered = sorted(results, key=lambda r: (r["payload"] != "small", r["concurrency"], r["op"]))
+    for row in ordered:
+        cell = (row["op"], row["payload"], row["concurrency"])
+        if previous is not None and cell != previous:
+            table.add_section()
+        previous = cell
+        ratios = []
+        for base in BASELINES:
+            floor = lookup(results, base, *cell)
+            ratios += [
+                _x(ratio(row["p50_ms"], floor.get("p50_ms"))),
+                _x(ratio(row["cpu_us_per_op"], floor.get("cpu_us_per_op"))),
+            ]
+        style = "bold cyan" if row["variant"].startswith("store-") else None
+        table.add_row(
+            row["op"],
+            row["payload"],
+            str(row["concurrency"]),
+            row["variant"],
+            f"{row['p50_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['ops_per_s']:.0f}",
+            f"{row['cpu_us_per_op']:.0f}",
+            *ratios,
+            style=style,
+        )
+    console.print(table)
+
+    e2e: list[dict[str, Any]] = document.get("e2e") or []
+    if e2e:
+        kinds = list(dict.fromkeys(kind for row in e2e for kind in row["store_calls_per_request"]))
+        e2e_table = Table(title=f"end to end ({e2e[0]['load_generator']})", header_style="bold")
+        e2e_table.add_column("case")
+        for column in ("req/s", "p50 ms", "p99 ms", *[f"{k}/req" for k in kinds], "app CPU µs/req", "non-2xx"):
+            e2e_table.add_column(column, justify="right")
+        for row in e2e:
+            e2e_table.add_row(
+                row["case"],
+                f"{row['requests_per_s']:.0f}",
+                f"{row['p50_ms']:.2f}",
+                f"{row['p99_ms']:.2f}",
+                *[f"{row['store_calls_per_request'].get(k, 0.0):.2f}" for k in kinds],
+                f"{row['app_cpu_us_per_request']:.0f}",
+                str(row["non_2xx"]),
+            )
+        console.print(e2e_table)
+
+    checks = expectations(results, sorted({row["concurrency"] for row in results}))
+    if checks:
+        check_table = Table(title="store-orjson / raw-aiobotocore, small payload (bound 1.10x)", header_style="bold")
+        for column in ("op", "c", "p50", "CPU", "ok"):
+            check_table.add_column(column, justify="right" if column != "op" else "left")
+        for check in checks:
+            check_table.add_row(
+                check["op"],
+                str(check["concurrency"]),
+                _x(check["p50_ratio"], 3),
+                _x(check["cpu_ratio"], 3),
+                "[green]yes" if check["within_bound"] else "[red]no",
+            )
+        console.print(check_table)
+    for name, why in document["skipped"].items():
+        console.print(f"[yellow]skipped[/] {name}: {why}")

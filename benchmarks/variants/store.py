@@ -1,0 +1,72 @@
+"""The store itself: :class:`~tornado_dynasession.DynamoDBStore` with each codec, on its default aiobotocore client.
+
+``store-orjson-compressed`` or ``store-aiodynamo`` are a subclass each: override :meth:`StoreVariant.make_store`
+(another codec, ``backend="aiodynamo"``) and :func:`~benchmarks.variants.base.register` it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from tornado_dynasession import Codec, DynamoDBStore, JsonCodec, OrjsonCodec
+
+from .base import BenchSession, MissingSessionError, Variant, register
+
+__all__ = ["StoreJson", "StoreOrjson", "StoreVariant"]
+
+
+class StoreVariant(Variant):
+    """The store's public API: ``get``, ``set``, ``touch``, ``destroy``, one DynamoDB call each."""
+
+    codec_class: ClassVar[type[Codec]] = OrjsonCodec
+
+    def make_store(self) -> DynamoDBStore:
+        """The store to measure, configured from the context (not yet opened)."""
+        return self.ctx.template_store(codec=self.codec_class())
+
+    async def open(self) -> None:
+        """Open the store, which creates its own client."""
+        self.store = self.make_store()
+        await self.store.open()
+
+    async def close(self) -> None:
+        """Close the store and its client."""
+        await self.store.close()
+
+    async def get(self, session: BenchSession) -> None:
+        """``store.get(sid)``: GetItem (consistent), expiry check, decode."""
+        if await self.store.get(session.sid) is None:
+            raise MissingSessionError(f"{self.name}: session {session.key} is not in the table")
+
+    async def set(self, session: BenchSession) -> None:
+        """``store.set(sid, data)``: encode, size check, unconditional PutItem."""
+        await self.store.set(session.sid, session.data)
+
+    async def touch(self, session: BenchSession) -> None:
+        """``store.touch(sid)``: UpdateItem of ``Expires``, on condition that the session is live."""
+        if not await self.store.touch(session.sid):
+            raise MissingSessionError(f"{self.name}: session {session.key} was not live")
+
+    async def destroy(self, session: BenchSession) -> None:
+        """``store.destroy(sid)``: DeleteItem."""
+        await self.store.destroy(session.sid)
+
+
+@register
+class StoreOrjson(StoreVariant):
+    """The store with its default codec."""
+
+    name = "store-orjson"
+    order = 10
+    summary = "DynamoDBStore with OrjsonCodec (the default), its own aiobotocore client"
+    codec_class = OrjsonCodec
+
+
+@register
+class StoreJson(StoreVariant):
+    """The store with the standard library's json."""
+
+    name = "store-json"
+    order = 20
+    summary = "DynamoDBStore with JsonCodec (the standard library's json)"
+    codec_class = JsonCodec
