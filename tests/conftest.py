@@ -12,7 +12,7 @@ from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.store import BACKEND_NAMES
 
 from .apps import Stop, start_sanic, start_tornado
-from .support import Browser, DynamoProxy
+from .support import Browser, DynamoProxy, open_raw_client
 
 StoreFactory = Callable[..., Awaitable[DynamoDBStore]]
 
@@ -40,6 +40,13 @@ async def make_store(
     yield factory
     for store in stores:
         await store.close()
+
+
+@pytest.fixture
+async def raw_client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
+    """A plain aiobotocore client on the test server: to read items back, or write ones the store never would."""
+    async with open_raw_client(dynamodb_endpoint) as client:
+        yield client
 
 
 @pytest.fixture

@@ -13,9 +13,12 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
+from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tornado_dynasession.backends.aiobotocore import shared_session
 
 # A fault decides, per proxied call, what to do instead of forwarding: None forwards.
 # It may return ("status", code, dynamodb_error_type) to answer an error, ("reset",) to drop the connection,
@@ -210,3 +213,15 @@ def _is_past(expires: str) -> bool:
         return parsedate_to_datetime(expires) < datetime.now(timezone.utc)
     except (TypeError, ValueError):
         return False
+
+
+def open_raw_client(endpoint_url: str) -> Any:
+    """A plain aiobotocore DynamoDB client (an async context manager) for ``endpoint_url``, with dummy
+    credentials: to read items back, or to write ones the store would never write."""
+    return shared_session().create_client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )

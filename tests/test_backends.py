@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiobotocore.session import get_session
 from aiodynamo.client import Client
 from aiodynamo.credentials import Key, StaticCredentials
 from aiodynamo.http.aiohttp import AIOHTTP
@@ -44,19 +43,6 @@ async def aiodynamo_client(dynamodb_endpoint: str) -> AsyncIterator[Client]:
             URL(dynamodb_endpoint),
             throttle_config=BoundedRetry(max_attempts=2),
         )
-
-
-@pytest.fixture
-async def raw_client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
-    """A plain aiobotocore client, to write items the store would never write."""
-    async with get_session().create_client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
-        yield client
 
 
 # -- selection -----------------------------------------------------------------------------------------------------

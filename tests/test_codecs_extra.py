@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import orjson
 import pytest
-from aiobotocore.session import get_session
 
 from tornado_dynasession import (
     CodecError,
@@ -28,6 +27,8 @@ from tornado_dynasession import (
 )
 from tornado_dynasession.codec import _zstd_module
 
+from .support import open_raw_client
+
 StoreFactory = Callable[..., Awaitable[DynamoDBStore]]
 
 SID = "codec-test-session-id-0123456789abcdefghij"
@@ -36,8 +37,6 @@ NEW_KEY = hashlib.sha256(b"the new key").digest()
 SECRET_DATA = {"user": "alice", "card": "4111-1111-1111-1111", "note": "très secret"}
 BIG_REPETITIVE = {"rows": [{"sku": f"item-{i % 50}", "qty": 1, "note": "same text again"} for i in range(2000)]}
 """About 100 KB of JSON that compresses well, like a cart or a cached listing."""
-
-_BOTOCORE = get_session()
 
 
 class Raw:
@@ -71,13 +70,7 @@ class Raw:
 
 @pytest.fixture
 async def raw(dynamodb_endpoint: str, dynamodb_table: str) -> AsyncIterator[Raw]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(dynamodb_endpoint) as client:
         yield Raw(client, dynamodb_table)
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiobotocore.session import get_session
 
 from tornado_dynasession import DynamoDBStore, create_table
 from tornado_dynasession.local import DynaliteServer, LocalServerError, dynamodb_endpoint, find_dynalite
 
-_BOTOCORE = get_session()
+from .support import open_raw_client
 
 
 def is_gone(pid: int) -> bool:
@@ -65,13 +64,7 @@ def listening_addresses(port: int) -> list[str]:
 
 
 async def table_names(endpoint: str) -> list[str]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(endpoint) as client:
         names: list[str] = (await client.list_tables())["TableNames"]
         return names
 
@@ -274,13 +267,7 @@ async def test_dynamodb_endpoint_with_a_path_keeps_data_on_disk(no_dynamodb_endp
 
 @pytest.fixture
 async def plugin_client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(dynamodb_endpoint) as client:
         yield client
 
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from aiobotocore.session import get_session
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.web import create_signed_value, decode_signed_value
@@ -39,7 +38,7 @@ from tornado.web import create_signed_value, decode_signed_value
 from tornado_dynasession import DynamoDBStore
 
 from .conftest import SECRET, Serve
-from .support import Browser, DynamoProxy, Reply
+from .support import Browser, DynamoProxy, Reply, open_raw_client
 
 FRESH: dict[str, Any] = {"id": None, "new": True, "data": {}}
 
@@ -299,13 +298,7 @@ async def test_every_one_of_the_256_id_bits_varies_across_new_sessions(serve: Se
 
 async def scan(endpoint: str, table: str) -> list[dict[str, Any]]:
     """Every item in ``table``, read with a plain aiobotocore client."""
-    async with get_session().create_client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(endpoint) as client:
         items: list[dict[str, Any]] = (await client.scan(TableName=table, ConsistentRead=True))["Items"]
     return items
 
@@ -382,13 +375,7 @@ async def test_raw_session_ids_and_cookies_never_appear_in_logs(
         state(await browser.get("/logout"))  # invalidate
         state(await browser.get("/counter"))  # a new session, then its item corrupted behind the store's back
         remember()
-        async with get_session().create_client(
-            "dynamodb",
-            endpoint_url=dynamodb_endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        ) as client:
+        async with open_raw_client(dynamodb_endpoint) as client:
             key = {"SessionID": {"S": hashed(secrets_seen[-1])}}
             await client.update_item(
                 TableName=dynamodb_table,

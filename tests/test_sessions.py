@@ -17,7 +17,7 @@ from tornado.web import create_signed_value, decode_signed_value
 from tornado_dynasession import DynamoDBStore
 
 from .conftest import SECRET, Serve
-from .support import Browser, DynamoProxy, Reply
+from .support import Browser, DynamoProxy, Reply, open_raw_client
 
 
 def state(reply: Reply) -> dict[str, Any]:
@@ -208,15 +208,8 @@ async def test_cookie_holds_only_a_signed_random_256_bit_id_and_the_table_only_i
 
 
 async def _raw_item(store: DynamoDBStore, sid: str) -> dict[str, Any] | None:
-    from aiobotocore.session import get_session
 
-    async with get_session().create_client(
-        "dynamodb",
-        endpoint_url=store.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(store.endpoint_url) as client:
         response = await client.get_item(
             TableName=store.table, Key={"SessionID": {"S": store.key_for(sid)}}, ConsistentRead=True
         )

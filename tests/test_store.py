@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiobotocore.session import get_session
 from aiohttp import web
 
 from tornado_dynasession import (
@@ -71,21 +70,6 @@ class Raw:
     async def scan(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = (await self.client.scan(TableName=self.table, ConsistentRead=True))["Items"]
         return items
-
-
-_BOTOCORE = get_session()  # one session: a new one re-reads the service model (~100 ms a client)
-
-
-@pytest.fixture
-async def raw_client(dynamodb_endpoint: str) -> AsyncIterator[Any]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,13 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from aiobotocore.session import get_session
 
 from tornado_dynasession import DynamoDBStore, SessionStoreError, TableSetup, create_table
 from tornado_dynasession.__main__ import main
 from tornado_dynasession.local import MotoServer
 from tornado_dynasession.tables import delete_table
 
-_BOTOCORE = get_session()
+from .support import open_raw_client
 
 
 def free_port() -> int:
@@ -37,13 +36,7 @@ def unique(prefix: str) -> str:
 
 def describe(endpoint: str, table: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        async with _BOTOCORE.create_client(
-            "dynamodb",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-        ) as client:
+        async with open_raw_client(endpoint) as client:
             description: dict[str, Any] = (await client.describe_table(TableName=table))["Table"]
             return description
 
@@ -70,25 +63,13 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 async def admin(dynamodb_endpoint: str) -> AsyncIterator[Any]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(dynamodb_endpoint) as client:
         yield client
 
 
 @pytest.fixture
 async def moto_admin(moto_endpoint: str) -> AsyncIterator[Any]:
-    async with _BOTOCORE.create_client(
-        "dynamodb",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    ) as client:
+    async with open_raw_client(moto_endpoint) as client:
         yield client
 
 
