@@ -23,6 +23,7 @@ brings the session back: the loser's cookie is cleared instead.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import secrets
@@ -88,7 +89,6 @@ class Session(dict[str, Any]):
         self._modified = False
         self._max_age_changed = False
         self._destroy_ids: list[str] = []
-        self._regenerated = False
         self._stale_cookie = stale_cookie
         self._touched = False
         self._cookie_sent = False
@@ -149,7 +149,6 @@ class Session(dict[str, Any]):
             self._destroy_ids.append(self._id)
         self._id = new_session_id()
         self._record = None
-        self._regenerated = True
         self._modified = True
 
     def invalidate(self) -> None:
@@ -163,7 +162,6 @@ class Session(dict[str, Any]):
         self._stale_cookie = self._stale_cookie or self._id is not None
         self._id = None
         self._record = None
-        self._regenerated = False
         dict.clear(self)
         self._modified = False
 
@@ -409,7 +407,6 @@ class SessionPolicy:
         store fails; the session is then unchanged in the store (a failed PutItem writes nothing).
         """
         now = time.time()
-        store = self.store
         if session.modified:
             return await self._put(session, now, https)
         cookie: CookieInstruction | None = None
@@ -419,7 +416,7 @@ class SessionPolicy:
         elif record is None and session._stale_cookie and not session._cookie_sent:
             cookie = self._cookie(None, 0, now, https)
             session._stale_cookie = False
-        await self._destroy(store, session)
+        await self._destroy_old_ids(session)
         return cookie
 
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
@@ -436,15 +433,11 @@ class SessionPolicy:
         )
         session._modified = False
         session._max_age_changed = False
-        session._regenerated = False
         session._touched = True
         # The old record goes only once the new one is written: a failure in between loses nothing.
-        await self._destroy(self.store, session)
+        await self._destroy_old_ids(session)
         if saved is None:
-            # Destroyed (a logout) or expired while this request ran: never resurrect it.
-            session._id = None
-            session._record = None
-            return None if session._cookie_sent else self._cookie(None, 0, now, https)
+            return self._gone(session, now, https)
         session._record = saved
         return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
 
@@ -460,22 +453,19 @@ class SessionPolicy:
             session._modified = True
             return await self._put(session, now, https)
         if not await self.store.touch(session_id, expires_at=expires_at):
-            session._id = None
-            session._record = None
-            return None if session._cookie_sent else self._cookie(None, 0, now, https)
-        session._record = SessionRecord(
-            data=record.data,
-            expires_at=expires_at,
-            created_at=record.created_at,
-            version=record.version,
-            max_age=record.max_age,
-        )
+            return self._gone(session, now, https)
+        session._record = dataclasses.replace(record, expires_at=expires_at)
         return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
 
-    @staticmethod
-    async def _destroy(store: DynamoDBStore, session: Session) -> None:
+    def _gone(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
+        """The stored session was destroyed (a logout) or expired while this request ran: never resurrect it."""
+        session._id = None
+        session._record = None
+        return None if session._cookie_sent else self._cookie(None, 0, now, https)
+
+    async def _destroy_old_ids(self, session: Session) -> None:
         while session._destroy_ids:
-            await store.destroy(session._destroy_ids[0])
+            await self.store.destroy(session._destroy_ids[0])
             session._destroy_ids.pop(0)
 
     def headers_sent(self, session: Session) -> None:
