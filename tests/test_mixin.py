@@ -103,3 +103,14 @@ async def test_changes_after_the_first_flush_are_saved_at_finish(
     await browser.get("/stream")
     assert await counted_store.get(session_id_of(browser)) == {"streamed": 1, "after_flush": 1}
     assert proxy.calls["PutItem"] == 2  # one at the first flush (with the cookie), one at finish
+
+
+async def test_a_save_failing_at_the_first_flush_answers_503_and_sends_no_partial_body(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await serve()
+    proxy.fault = lambda operation, attempt: ("status", 500, "InternalServerError") if operation == "PutItem" else None
+    reply = await browser.get("/stream")
+    assert reply.status == 503
+    assert "first chunk" not in reply.body and "Traceback" not in reply.body
+    assert reply.cookie() is None
