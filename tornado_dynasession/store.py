@@ -248,14 +248,12 @@ class DynamoDBStore:
                     **client_kwargs(self.endpoint_url, self.region_name),
                 )
                 return
-            from aiobotocore.config import AioConfig
+            from .backends.aiobotocore import AiobotocoreBackend, client_config, shared_session
 
-            from .backends.aiobotocore import AiobotocoreBackend, shared_session
-
-            config = AioConfig(
+            config = client_config(
                 connect_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
-                retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+                max_attempts=self.max_attempts,
                 max_pool_connections=self.max_pool_connections,
             )
             stack = AsyncExitStack()
