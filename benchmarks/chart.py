@@ -98,14 +98,17 @@ def write_chart(document: dict[str, Any], path: Path) -> None:
         ax = fig.add_subplot(grid[len(blocks), :])
         cases = [row["case"] for row in e2e]
         rates = [row["requests_per_s"] for row in e2e]
-        bars = ax.barh(range(len(cases)), rates, color="tab:blue", alpha=0.75)
+        backends = [row.get("backend", "aiobotocore") for row in e2e]
+        colours_by_backend = ["tab:orange" if backend == "aiodynamo" else "tab:blue" for backend in backends]
+        bars = ax.barh(range(len(cases)), rates, color=colours_by_backend, alpha=0.75)
         ax.set_yticks(range(len(cases)))
         ax.set_yticklabels(cases, fontsize=9)
         ax.invert_yaxis()
         ax.set_xlabel("requests/s (higher is better)")
         ax.set_title(
             f"end to end: examples/tornado_app.py under {e2e[0]['load_generator']}, "
-            f"{document['settings']['e2e_connections']} connections",
+            f"{document['settings']['e2e_connections']} connections; store backend aiobotocore (blue) or "
+            "aiodynamo (orange)",
             fontsize=10,
         )
         for bar, row in zip(bars, e2e, strict=True):

@@ -30,7 +30,7 @@ from .console import make_progress, print_document
 from .e2e import CASES, DEFAULT_APP, E2ESettings, run_e2e
 from .machine import describe_machine, describe_server
 from .payloads import PAYLOADS, encoded_size
-from .report import write_json, write_markdown
+from .report import issue7_targets, load_before, write_json, write_markdown
 from .runner import OPS, MicroPlan, MicroRunner
 from .seed import Seeder
 from .variants import REGISTRY, BenchContext, Variant, is_loopback, ordered
@@ -39,12 +39,15 @@ __all__ = ["main", "parse_args"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
+BEFORE_ISSUE7 = RESULTS_DIR / "before-issue7.json"
+"""The committed full run from before issue 7 (client CPU tuning, aiodynamo backend): the "before" of its targets."""
+
 FULL = MicroPlan(rounds=8, ops_per_batch=220, warmup_ops=200, payloads=("small", "large"))
 """The full run's plan: 1,760 operations per variant and cell in 8 short rounds (short, so that a burst of load
 from elsewhere on the machine hits every variant alike); under 10 minutes on a 2-core machine, end to end
 included."""
 
-QUICK = MicroPlan(rounds=1, ops_per_batch=100, warmup_ops=30, pool_size=64, payloads=("small",))
+QUICK = MicroPlan(rounds=1, ops_per_batch=60, warmup_ops=20, pool_size=64, payloads=("small",))
 """``--quick``: one round, small payload only; well under a minute in all, for smoke runs in CI."""
 
 
@@ -352,6 +355,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
     phases["total"] = round(time.monotonic() - started, 2)
     document["duration_s"] = phases["total"]
+    document["issue7_targets"] = issue7_targets(document, load_before(BEFORE_ISSUE7), BEFORE_ISSUE7.name)
 
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     json_path = settings.output_dir / "latest.json"

@@ -114,5 +114,18 @@ def print_document(console: Console, document: dict[str, Any]) -> None:
                 "[green]yes" if check["within_bound"] else "[red]no",
             )
         console.print(check_table)
+    targets = document.get("issue7_targets") or {}
+    lines = [
+        f"store-aiodynamo {row['op']} {row['payload']} c={row['concurrency']}: "
+        f"{_x(row['vs_store_orjson'])} store-orjson, {_x(row['vs_raw_http'])} raw-http"
+        for row in targets.get("aiodynamo", [])
+    ]
+    lines += [
+        f"e2e {row['case']}: aiodynamo {_x(row['ratio'])} aiobotocore"
+        + ("" if row["target"] is None else f" (target {row['target']}x)")
+        for row in targets.get("e2e", [])
+    ]
+    for line in lines:
+        console.print(f"[bold]issue 7[/] {line}")
     for name, why in document["skipped"].items():
         console.print(f"[yellow]skipped[/] {name}: {why}")

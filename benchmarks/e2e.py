@@ -2,7 +2,9 @@
 generator in ``benchmarks.loadgen`` when wrk is not on PATH.
 
 The app runs in this process, on 127.0.0.1 and a free port, on a store whose backend counts the DynamoDB calls it
-makes by kind; the load generator is a child process, so it does not share the app's CPU time. The app's request
+makes by kind (the default aiobotocore backend, or, for the ``-aiodynamo`` cases, the aiodynamo backend as
+``DynamoDBStore(backend="aiodynamo")`` creates it); the load generator is a child process, so it does not share the
+app's CPU time. The app's request
 count comes from Tornado's ``log_function`` setting, so calls per request are counted over exactly the requests
 the app served.
 """
@@ -23,7 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
 import tornado.web
@@ -33,8 +35,12 @@ from tornado.netutil import bind_sockets
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.backends import Backend, Condition, Item
 from tornado_dynasession.backends.aiobotocore import AiobotocoreBackend
+from tornado_dynasession.store import client_kwargs
 
 from .variants import BenchContext, open_aiobotocore_client
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
 
 __all__ = [
     "CALL_KINDS",
@@ -64,6 +70,7 @@ class E2ECase:
 
     :param touch_after: the app's ``touch_after`` in seconds.
     :param cookie: send one of the logged-in sessions' cookies (else no cookie at all).
+    :param backend: the store's backend, ``"aiobotocore"`` (the default) or ``"aiodynamo"``.
     """
 
     name: str
@@ -71,6 +78,7 @@ class E2ECase:
     touch_after: float
     cookie: bool
     description: str
+    backend: str = "aiobotocore"
 
 
 CASES: tuple[E2ECase, ...] = (
@@ -85,6 +93,22 @@ CASES: tuple[E2ECase, ...] = (
     ),
     E2ECase("session-modify", "/counter", 0.0, True, "GET /counter: session['count'] += 1"),
     E2ECase("new-visitor", "/session", 0.0, False, "GET /session without a cookie"),
+    E2ECase(
+        "session-read-aiodynamo",
+        "/session",
+        0.0,
+        True,
+        'session-read on a store with backend="aiodynamo"',
+        backend="aiodynamo",
+    ),
+    E2ECase(
+        "session-modify-aiodynamo",
+        "/counter",
+        0.0,
+        True,
+        'session-modify on a store with backend="aiodynamo"',
+        backend="aiodynamo",
+    ),
 )
 
 
@@ -333,16 +357,19 @@ async def run_e2e(
     generator = choose_generator(settings.generator)
     generator_description = await generator.describe()
     results: list[dict[str, Any]] = []
-    by_touch_after: dict[float, list[E2ECase]] = {}
+    groups: dict[tuple[float, str], list[E2ECase]] = {}
     for case in settings.cases:
-        by_touch_after.setdefault(case.touch_after, []).append(case)
+        groups.setdefault((case.touch_after, case.backend), []).append(case)
 
     async with AsyncExitStack() as stack:
         client = await open_aiobotocore_client(ctx, stack)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tornado_dynasession-e2e-")))
-        for touch_after, cases in by_touch_after.items():
-            names = ctx.template_store().names
-            counting = CountingBackend(AiobotocoreBackend(client, ctx.table, names, endpoint_url=ctx.endpoint_url))
+        for (touch_after, backend), cases in groups.items():
+            if backend == "aiodynamo" and importlib.util.find_spec("aiodynamo") is None:
+                for case in cases:
+                    on_progress(f"end to end: {case.name} (skipped: aiodynamo is not installed)", 1)
+                continue
+            counting = CountingBackend(_backend(ctx, backend, client))
             store = DynamoDBStore(
                 ctx.table,
                 hash_key=ctx.hash_key,
@@ -404,6 +431,25 @@ async def run_e2e(
     return results, generator_description
 
 
+def _backend(ctx: BenchContext, name: str, client: DynamoDBClient) -> Backend:
+    """The store's backend for the cases on ``name``: the shared aiobotocore client (configured as the store's
+    own), or an aiodynamo backend created as ``DynamoDBStore(backend="aiodynamo")`` creates its own."""
+    template = ctx.template_store()
+    if name == "aiodynamo":
+        from tornado_dynasession.backends.aiodynamo import create_backend
+
+        return create_backend(
+            ctx.table,
+            template.names,
+            connect_timeout=template.connect_timeout,
+            read_timeout=template.read_timeout,
+            max_attempts=template.max_attempts,
+            max_pool_connections=template.max_pool_connections,
+            **client_kwargs(ctx.endpoint_url, ctx.region_name),
+        )
+    return AiobotocoreBackend(client, ctx.table, template.names, endpoint_url=ctx.endpoint_url)
+
+
 def _result(
     case: E2ECase,
     figures: dict[str, float],
@@ -421,6 +467,7 @@ def _result(
         "path": case.path,
         "touch_after_s": case.touch_after,
         "cookie": case.cookie,
+        "backend": case.backend,
         "requests_per_s": figures["requests"] / duration if duration > 0 else 0.0,
         "p50_ms": figures["p50_us"] / 1e3,
         "p99_ms": figures["p99_us"] / 1e3,

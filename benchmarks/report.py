@@ -8,7 +8,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASELINES", "EXPECTATION_OPS", "lookup", "ratio", "write_json", "write_markdown"]
+__all__ = [
+    "BASELINES",
+    "EXPECTATION_OPS",
+    "issue7_targets",
+    "load_before",
+    "lookup",
+    "ratio",
+    "write_json",
+    "write_markdown",
+]
 
 BASELINES = ("raw-aiobotocore", "raw-http")
 """The floors every figure is compared with."""
@@ -32,6 +41,118 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
     if value is None or baseline is None or baseline == 0 or math.isnan(value) or math.isnan(baseline):
         return None
     return value / baseline
+
+
+AIODYNAMO_VS_STORE_ORJSON = 2.5
+"""Issue 7: store-aiodynamo ops/s at the highest concurrency, at least this multiple of store-orjson's."""
+
+AIODYNAMO_VS_RAW_HTTP = 0.45
+"""Issue 7: store-aiodynamo ops/s at the highest concurrency, at least this multiple of raw-http's."""
+
+E2E_AIODYNAMO_VS_AIOBOTOCORE = 1.5
+"""Issue 7: end-to-end session-read requests/s on the aiodynamo backend, at least this multiple of aiobotocore's."""
+
+E2E_PAIRS = (("session-read", "session-read-aiodynamo", True), ("session-modify", "session-modify-aiodynamo", False))
+"""(aiobotocore case, aiodynamo case, whether issue 7 sets the 1.5x target on it)."""
+
+
+def load_before(path: Path) -> dict[str, Any] | None:
+    """The results document of the run before issue 7 (``before-issue7.json``), or None when absent or unreadable."""
+    try:
+        document: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document.get("results"), list) else None
+
+
+def _at_least(value: float | None, bound: float) -> bool | None:
+    return None if value is None else value >= bound
+
+
+def issue7_targets(document: dict[str, Any], before: dict[str, Any] | None, before_name: str) -> dict[str, Any]:
+    """Issue 7's targets, checked on this run's figures.
+
+    - ``aiodynamo``: store-aiodynamo get, set and touch ops/s at the highest concurrency against store-orjson
+      (at least 2.5x) and raw-http (at least 0.45x), per payload.
+    - ``cpu``: store-orjson CPU µs per operation against ``before`` (the committed run before the issue, another
+      time and machine load) and against raw-aiobotocore-default (the untuned client, in this run's rounds).
+    - ``e2e``: requests/s of each aiodynamo case against its aiobotocore twin (session-read: at least 1.5x).
+    """
+    results: list[dict[str, Any]] = document["results"]
+    before_results: list[dict[str, Any]] = before["results"] if before else []
+    concurrencies = sorted({row["concurrency"] for row in results})
+    payloads = [p for p in ("small", "large") if any(row["payload"] == p for row in results)]
+    top = max(concurrencies, default=0)
+    aiodynamo = []
+    for payload in payloads:
+        for op in EXPECTATION_OPS:
+            ours = lookup(results, "store-aiodynamo", op, payload, top)
+            if not ours:
+                continue
+            orjson_row = lookup(results, "store-orjson", op, payload, top)
+            http = lookup(results, "raw-http", op, payload, top)
+            vs_orjson = ratio(ours["ops_per_s"], orjson_row.get("ops_per_s"))
+            vs_http = ratio(ours["ops_per_s"], http.get("ops_per_s"))
+            aiodynamo.append(
+                {
+                    "op": op,
+                    "payload": payload,
+                    "concurrency": top,
+                    "ops_per_s": ours["ops_per_s"],
+                    "store_orjson_ops_per_s": orjson_row.get("ops_per_s"),
+                    "raw_http_ops_per_s": http.get("ops_per_s"),
+                    "vs_store_orjson": vs_orjson,
+                    "vs_raw_http": vs_http,
+                    "met": _at_least(vs_orjson, AIODYNAMO_VS_STORE_ORJSON) is True
+                    and _at_least(vs_http, AIODYNAMO_VS_RAW_HTTP) is True,
+                }
+            )
+    cpu = []
+    for payload in payloads:
+        for concurrency in concurrencies:
+            for op in (*EXPECTATION_OPS, "destroy"):
+                now = lookup(results, "store-orjson", op, payload, concurrency)
+                if not now:
+                    continue
+                then = lookup(before_results, "store-orjson", op, payload, concurrency)
+                default = lookup(results, "raw-aiobotocore-default", op, payload, concurrency)
+                tuned = lookup(results, "raw-aiobotocore", op, payload, concurrency)
+                cpu.append(
+                    {
+                        "op": op,
+                        "payload": payload,
+                        "concurrency": concurrency,
+                        "cpu_us_per_op": now["cpu_us_per_op"],
+                        "before_cpu_us_per_op": then.get("cpu_us_per_op"),
+                        "vs_before": ratio(now["cpu_us_per_op"], then.get("cpu_us_per_op")),
+                        "raw_aiobotocore_default_cpu_us_per_op": default.get("cpu_us_per_op"),
+                        "vs_raw_aiobotocore_default": ratio(now["cpu_us_per_op"], default.get("cpu_us_per_op")),
+                        "raw_aiobotocore_cpu_us_per_op": tuned.get("cpu_us_per_op"),
+                        "vs_raw_aiobotocore": ratio(now["cpu_us_per_op"], tuned.get("cpu_us_per_op")),
+                    }
+                )
+    e2e_rows = {row["case"]: row for row in document.get("e2e") or []}
+    e2e = []
+    for botocore_case, dynamo_case, has_target in E2E_PAIRS:
+        if botocore_case not in e2e_rows or dynamo_case not in e2e_rows:
+            continue
+        times = ratio(e2e_rows[dynamo_case]["requests_per_s"], e2e_rows[botocore_case]["requests_per_s"])
+        e2e.append(
+            {
+                "case": botocore_case,
+                "aiobotocore_requests_per_s": e2e_rows[botocore_case]["requests_per_s"],
+                "aiodynamo_requests_per_s": e2e_rows[dynamo_case]["requests_per_s"],
+                "ratio": times,
+                "target": E2E_AIODYNAMO_VS_AIOBOTOCORE if has_target else None,
+                "met": _at_least(times, E2E_AIODYNAMO_VS_AIOBOTOCORE) if has_target else None,
+            }
+        )
+    return {
+        "before": {"source": before_name, "started_at": before.get("started_at")} if before else None,
+        "aiodynamo": aiodynamo,
+        "cpu": cpu,
+        "e2e": e2e,
+    }
 
 
 def write_json(document: dict[str, Any], path: Path) -> None:
@@ -84,6 +205,150 @@ def expectations(results: list[dict[str, Any]], concurrencies: Sequence[int]) ->
                 }
             )
     return rows
+
+
+def _us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _met(value: bool | None) -> str:
+    return {True: "yes", False: "**no**"}.get(value, "-") if value is not None else "-"
+
+
+def _targets_markdown(targets: dict[str, Any]) -> list[str]:
+    out = ["## Issue 7 targets", ""]
+    if targets["aiodynamo"]:
+        top = targets["aiodynamo"][0]["concurrency"]
+        out += [
+            f"store-aiodynamo ops/s at concurrency {top}: at least {AIODYNAMO_VS_STORE_ORJSON}x store-orjson and "
+            f"{AIODYNAMO_VS_RAW_HTTP}x raw-http (the target is set on get, set and touch).",
+            "",
+        ]
+        out += _table(
+            [
+                "op",
+                "payload",
+                "store-aiodynamo ops/s",
+                "store-orjson ops/s",
+                "raw-http ops/s",
+                "/ store-orjson",
+                "/ raw-http",
+                "met",
+            ],
+            (
+                [
+                    row["op"],
+                    row["payload"],
+                    _us(row["ops_per_s"]),
+                    _us(row["store_orjson_ops_per_s"]),
+                    _us(row["raw_http_ops_per_s"]),
+                    _x(row["vs_store_orjson"]),
+                    _x(row["vs_raw_http"]),
+                    _met(row["met"]),
+                ]
+                for row in targets["aiodynamo"]
+            ),
+            "ll" + "r" * 6,
+        )
+        out.append("")
+    if targets["cpu"]:
+        before = targets.get("before")
+        source = (
+            f"`{before['source']}`, the committed run of {before['started_at']} before the tuning (another time, "
+            "another machine load)"
+            if before
+            else "no earlier run found"
+        )
+        out += [
+            "store-orjson CPU µs per operation, lower than before issue 7. Before: "
+            f"{source}; and, in this run's own rounds, raw-aiobotocore-default, the same calls on the client "
+            "configuration the store used before (the steadier comparison: same time, same load).",
+            "",
+        ]
+        out += _table(
+            [
+                "op",
+                "payload",
+                "c",
+                "store-orjson now",
+                "before",
+                "now / before",
+                "raw-aiobotocore-default",
+                "now / default",
+                "raw-aiobotocore",
+                "now / raw-aiobotocore",
+            ],
+            (
+                [
+                    row["op"],
+                    row["payload"],
+                    str(row["concurrency"]),
+                    _us(row["cpu_us_per_op"]),
+                    _us(row["before_cpu_us_per_op"]),
+                    _x(row["vs_before"]),
+                    _us(row["raw_aiobotocore_default_cpu_us_per_op"]),
+                    _x(row["vs_raw_aiobotocore_default"]),
+                    _us(row["raw_aiobotocore_cpu_us_per_op"]),
+                    _x(row["vs_raw_aiobotocore"]),
+                ]
+                for row in targets["cpu"]
+            ),
+            "lll" + "r" * 7,
+        )
+        out.append("")
+    if targets["e2e"]:
+        out += [
+            f"End to end, requests/s on the aiodynamo backend against aiobotocore (session-read: at least "
+            f"{E2E_AIODYNAMO_VS_AIOBOTOCORE}x).",
+            "",
+        ]
+        out += _table(
+            ["case", "aiobotocore req/s", "aiodynamo req/s", "aiodynamo / aiobotocore", "target", "met"],
+            (
+                [
+                    row["case"],
+                    _us(row["aiobotocore_requests_per_s"]),
+                    _us(row["aiodynamo_requests_per_s"]),
+                    _x(row["ratio"]),
+                    "-" if row["target"] is None else f"{row['target']}x",
+                    _met(row["met"]),
+                ]
+                for row in targets["e2e"]
+            ),
+        )
+        out.append("")
+    return out
+
+
+def _item_size_markdown(results: list[dict[str, Any]]) -> list[str]:
+    sized = [row for row in results if "item_bytes" in row and row["op"] == "set"]
+    if not sized:
+        return []
+    concurrencies = sorted({row["concurrency"] for row in sized})
+    header = ["variant", "payload", "item bytes", "write units"]
+    for concurrency in concurrencies:
+        header += [f"set p50 ms c={concurrency}", f"set CPU µs c={concurrency}"]
+    rows = []
+    for variant in dict.fromkeys(row["variant"] for row in sized):
+        for payload in ("small", "large"):
+            cells = [row for row in sized if row["variant"] == variant and row["payload"] == payload]
+            if not cells:
+                continue
+            size = cells[0]["item_bytes"]
+            line = [variant, payload, str(size), str(max(1, math.ceil(size / 1024)))]
+            for concurrency in concurrencies:
+                row = next((r for r in cells if r["concurrency"] == concurrency), None)
+                line += ["-", "-"] if row is None else [_ms(row["p50_ms"]), f"{row['cpu_us_per_op']:.0f}"]
+            rows.append(line)
+    return [
+        "## Stored item size",
+        "",
+        "The item each variant's `set` stored, read back from the table and sized by DynamoDB's rules (attribute "
+        "names included); a write costs one write unit per started KB.",
+        "",
+        *_table(header, rows, "ll" + "r" * (len(header) - 2)),
+        "",
+    ]
 
 
 def write_markdown(document: dict[str, Any], path: Path, *, chart_name: str | None) -> None:
@@ -148,6 +413,13 @@ def write_markdown(document: dict[str, Any], path: Path, *, chart_name: str | No
             f"{_x(ratio(ours['ops_per_s'], http['ops_per_s']))} in ops/s.",
             "",
         ]
+
+    targets = document.get("issue7_targets")
+    if targets:
+        out += _targets_markdown(targets)
+    sizes = _item_size_markdown(results)
+    if sizes:
+        out += sizes
 
     out += ["## Variants", ""]
     out += _table(["variant", "what it is"], ([name, text] for name, text in document["variants"].items()), "ll")

@@ -7,6 +7,7 @@ The batches of a cell from all rounds are merged before percentiles are taken.
 
 from __future__ import annotations
 
+import functools
 import gc
 import secrets
 import traceback
@@ -25,6 +26,10 @@ __all__ = ["OPS", "Cell", "MicroPlan", "MicroRunner"]
 
 OPS = ("get", "set", "touch", "destroy")
 """The measured operations, in output order."""
+
+
+async def _set_nth(variant: Variant, sessions: Sequence[BenchSession], index: int) -> None:
+    await variant.set(sessions[index])
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,8 @@ class MicroRunner:
         self._pools: dict[tuple[str, str], list[BenchSession]] = {}
         self._batches: dict[tuple[str, Cell], Batch] = {}
         self._destroyed: list[str] = []
+        self.item_bytes: dict[tuple[str, str], int] = {}
+        """Stored item size in bytes by (variant, payload), for variants that report it."""
 
     def sessions(self, payload: str, count: int) -> list[BenchSession]:
         """``count`` new sessions with random ids holding payload ``payload``."""
@@ -117,14 +124,24 @@ class MicroRunner:
         self.variants.pop(name, None)
 
     async def prepare(self) -> None:
-        """Seed a pool of live sessions per variant and payload, and let each variant precompute for it."""
+        """Seed a pool of live sessions per variant and payload, and let each variant precompute for it.
+
+        A variant that ``writes_own_pool`` writes its pool with its own ``set`` (unmeasured); one that
+        ``reports_item_bytes`` has its stored item size read back from the table after its ``set``.
+        """
         pool_ops = [op for op in self.plan.ops if op != "destroy"]
         for name, variant in list(self.variants.items()):
             for payload in self.plan.payloads:
                 pool = self.sessions(payload, self.plan.pool_size)
                 self._pools[(name, payload)] = pool
-                await self.seeder.put(pool)
                 try:
+                    if variant.writes_own_pool:
+                        await run_batch(functools.partial(_set_nth, variant, pool), len(pool), 8)
+                    else:
+                        await self.seeder.put(pool)
+                    if variant.reports_item_bytes:
+                        await variant.set(pool[0])
+                        self.item_bytes[(name, payload)] = await self.seeder.item_bytes(pool[0].key)
                     variant.prepare(pool, pool_ops)
                 except Exception as exc:
                     self._fail(name, "prepare", exc)
@@ -208,6 +225,9 @@ class MicroRunner:
                         "n": summary.n,
                     }
                 )
+                size = self.item_bytes.get((name, cell.payload))
+                if size is not None:
+                    outcome.results[-1]["item_bytes"] = size
         return outcome
 
     async def clean_up(self) -> None:

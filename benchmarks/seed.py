@@ -20,9 +20,32 @@ from .variants import BenchSession
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["Seeder"]
+__all__ = ["Seeder", "item_bytes"]
 
 _BATCH = 25  # DynamoDB's limit per BatchWriteItem
+
+
+def _number_bytes(text: str) -> int:
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return 1 + (len(digits) + 1) // 2
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """The size of a wire-format item as DynamoDB bills it: every attribute name's UTF-8 bytes, plus a string's
+    UTF-8 bytes, a binary's raw bytes, or a number's 1 byte per two significant digits plus 1."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        ((kind, inner),) = value.items()
+        if kind == "S":
+            size += len(inner.encode())
+        elif kind == "B":
+            size += len(inner)
+        elif kind == "N":
+            size += _number_bytes(inner)
+        else:
+            raise ValueError(f"item_bytes sizes S, N and B attributes only, not {kind}")
+    return size
 
 
 class Seeder:
@@ -74,6 +97,16 @@ class Seeder:
             for session in sessions
         ]
         await self._write(requests)
+
+    async def item_bytes(self, key: str) -> int:
+        """The stored size (see :func:`item_bytes`) of the item with hash key ``key``, read back from the table."""
+        assert self._client is not None, "use Seeder as an async context manager"
+        response = await self._client.get_item(
+            TableName=self.table, Key={self.hash_key: {"S": key}}, ConsistentRead=True
+        )
+        if "Item" not in response:
+            raise RuntimeError(f"item {key} is not in the table")
+        return item_bytes(dict(response["Item"]))
 
     async def delete(self, keys: Iterable[str]) -> None:
         """Delete the items with these hash keys (missing ones are no error)."""

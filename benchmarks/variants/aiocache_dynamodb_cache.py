@@ -2,7 +2,8 @@
 
 Its calls are its own: ``get`` is a Query with a filter on the TTL attribute (eventually consistent), ``set`` a
 PutItem with a TTL, ``expire`` (our touch) an unconditional UpdateItem, ``delete`` a DeleteItem returning the old
-item. It is given a client configured as the store's, so that pool size and timeouts match the other variants.
+item. It is given a client with the store's pool size, timeouts and retries, so that those match the other
+variants, but not the store's CPU tuning, which a user of this cache would not have.
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ import importlib.util
 from contextlib import AsyncExitStack
 from typing import Any
 
-from .base import BenchContext, BenchSession, MissingSessionError, Variant, open_aiobotocore_client, register
+from .base import (
+    BenchContext,
+    BenchSession,
+    MissingSessionError,
+    Variant,
+    default_aioconfig,
+    open_aiobotocore_client,
+    register,
+)
 
 __all__ = ["AiocacheDynamodb"]
 
@@ -36,12 +45,12 @@ class AiocacheDynamodb(Variant):
         return None
 
     async def open(self) -> None:
-        """The cache on a client configured as the store's; values are JSON text in the ``Session`` attribute."""
+        """The cache on a client with the store's timeouts and pool; values are JSON text in ``Session``."""
         from aiocache.serializers import JsonSerializer  # type: ignore[import-untyped]
         from aiocache_dynamodb import DynamoDBCache
 
         self._stack = AsyncExitStack()
-        client = await open_aiobotocore_client(self.ctx, self._stack)
+        client = await open_aiobotocore_client(self.ctx, self._stack, default_aioconfig(self.ctx))
         self.cache: Any = DynamoDBCache(
             table_name=self.ctx.table,
             endpoint_url=self.ctx.endpoint_url,

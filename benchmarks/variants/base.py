@@ -31,6 +31,7 @@ __all__ = [
     "BenchSession",
     "MissingSessionError",
     "Variant",
+    "default_aioconfig",
     "is_loopback",
     "open_aiobotocore_client",
     "ordered",
@@ -117,8 +118,23 @@ def is_loopback(endpoint_url: str) -> bool:
 
 
 def store_aioconfig(ctx: BenchContext) -> AioConfig:
-    """The AioConfig :meth:`DynamoDBStore.open` builds (timeouts, standard retries, pool size), from the store's
-    own defaults, so that raw clients are configured exactly like the store's."""
+    """The AioConfig :meth:`DynamoDBStore.open` builds, from the store's own defaults (timeouts, standard retries,
+    pool size, and the CPU tuning of :func:`tornado_dynasession.backends.aiobotocore.client_config`), so that raw
+    clients are configured exactly like the store's."""
+    from tornado_dynasession.backends.aiobotocore import client_config
+
+    store = ctx.template_store()
+    return client_config(
+        connect_timeout=store.connect_timeout,
+        read_timeout=store.read_timeout,
+        max_attempts=store.max_attempts,
+        max_pool_connections=store.max_pool_connections,
+    )
+
+
+def default_aioconfig(ctx: BenchContext) -> AioConfig:
+    """The store's timeouts, standard retries and pool size and nothing else: an aiobotocore client as a user
+    would configure it, and as the store's own was before its CPU tuning."""
     from aiobotocore.config import AioConfig
 
     store = ctx.template_store()
@@ -130,14 +146,18 @@ def store_aioconfig(ctx: BenchContext) -> AioConfig:
     )
 
 
-async def open_aiobotocore_client(ctx: BenchContext, stack: AsyncExitStack) -> DynamoDBClient:
-    """An aiobotocore DynamoDB client configured as the store's own (see :func:`store_aioconfig`), closed with
-    ``stack``."""
+async def open_aiobotocore_client(
+    ctx: BenchContext, stack: AsyncExitStack, config: AioConfig | None = None
+) -> DynamoDBClient:
+    """An aiobotocore DynamoDB client closed with ``stack``, configured as the store's own (see
+    :func:`store_aioconfig`) unless ``config`` is given."""
     from aiobotocore.session import get_session
 
     client: DynamoDBClient = await stack.enter_async_context(
         get_session().create_client(
-            "dynamodb", config=store_aioconfig(ctx), **client_kwargs(ctx.endpoint_url, ctx.region_name)
+            "dynamodb",
+            config=config if config is not None else store_aioconfig(ctx),
+            **client_kwargs(ctx.endpoint_url, ctx.region_name),
         )
     )
     return client
@@ -157,6 +177,11 @@ class Variant(abc.ABC):
     """One line for the report: what the variant is and what each call does."""
     order: ClassVar[int] = 100
     """Where the variant appears in the outputs, lowest first (the built-in ones use 10 to 60)."""
+    writes_own_pool: ClassVar[bool] = False
+    """The sessions that ``get`` and ``touch`` use are written with the variant's own ``set`` rather than seeded as
+    plain JSON, for a variant whose stored form differs (a compressing codec), so that ``get`` reads that form."""
+    reports_item_bytes: ClassVar[bool] = False
+    """The results record ``item_bytes``: the size of the item the variant's ``set`` stored, by DynamoDB's rules."""
 
     def __init__(self, ctx: BenchContext) -> None:
         self.ctx = ctx

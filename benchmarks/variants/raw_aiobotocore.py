@@ -1,18 +1,34 @@
 """The floor for our client: the store's DynamoDB calls made directly on an aiobotocore client configured as the
-store's, with orjson for the session, and nothing else (no key hashing, no size check, no error mapping)."""
+store's, with orjson for the session, and nothing else (no key hashing, no size check, no error mapping).
+
+``raw-aiobotocore-default`` makes the same calls on a client without the store's CPU tuning (only its timeouts,
+retries and pool size): what the store's client cost before the tuning, measured in the same run.
+"""
 
 from __future__ import annotations
 
 import math
 import time
 from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING
 
 import orjson
 from botocore.exceptions import ClientError
 
-from .base import BenchSession, MissingSessionError, Variant, open_aiobotocore_client, register
+from .base import (
+    BenchSession,
+    MissingSessionError,
+    Variant,
+    default_aioconfig,
+    open_aiobotocore_client,
+    register,
+    store_aioconfig,
+)
 
-__all__ = ["RawAiobotocore"]
+if TYPE_CHECKING:
+    from aiobotocore.config import AioConfig
+
+__all__ = ["RawAiobotocore", "RawAiobotocoreDefault"]
 
 
 @register
@@ -23,10 +39,14 @@ class RawAiobotocore(Variant):
     order = 30
     summary = "the store's four DynamoDB calls made directly on an aiobotocore client configured as the store's"
 
+    def config(self) -> AioConfig:
+        """The client's configuration: the store's own."""
+        return store_aioconfig(self.ctx)
+
     async def open(self) -> None:
-        """Create the client with the store's AioConfig (timeouts, retries, pool size)."""
+        """Create the client with :meth:`config`."""
         self._stack = AsyncExitStack()
-        self.client = await open_aiobotocore_client(self.ctx, self._stack)
+        self.client = await open_aiobotocore_client(self.ctx, self._stack, self.config())
         self._table = self.ctx.table
         self._hash_key = self.ctx.hash_key
 
@@ -78,3 +98,19 @@ class RawAiobotocore(Variant):
     async def destroy(self, session: BenchSession) -> None:
         """DeleteItem."""
         await self.client.delete_item(TableName=self._table, Key={self._hash_key: {"S": session.key}})
+
+
+@register
+class RawAiobotocoreDefault(RawAiobotocore):
+    """The same calls on a client with the store's timeouts, retries and pool size, without its CPU tuning."""
+
+    name = "raw-aiobotocore-default"
+    order = 35
+    summary = (
+        "raw-aiobotocore on a client without the store's CPU tuning (no fixed User-Agent, parameter validation "
+        "on): the store's client before issue 7"
+    )
+
+    def config(self) -> AioConfig:
+        """The store's timeouts, retries and pool size only."""
+        return default_aioconfig(self.ctx)

@@ -1,18 +1,20 @@
-"""The store itself: :class:`~tornado_dynasession.DynamoDBStore` with each codec, on its default aiobotocore client.
+"""The store itself: :class:`~tornado_dynasession.DynamoDBStore` with each codec, on its default aiobotocore client,
+and on the optional aiodynamo backend.
 
-``store-orjson-compressed`` or ``store-aiodynamo`` are a subclass each: override :meth:`StoreVariant.make_store`
-(another codec, ``backend="aiodynamo"``) and :func:`~benchmarks.variants.base.register` it.
+Another store configuration is a subclass: override :meth:`StoreVariant.make_store` and
+:func:`~benchmarks.variants.base.register` it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import ClassVar
 
-from tornado_dynasession import Codec, DynamoDBStore, JsonCodec, OrjsonCodec
+from tornado_dynasession import Codec, CompressedCodec, DynamoDBStore, JsonCodec, OrjsonCodec
 
-from .base import BenchSession, MissingSessionError, Variant, register
+from .base import BenchContext, BenchSession, MissingSessionError, Variant, register
 
-__all__ = ["StoreJson", "StoreOrjson", "StoreVariant"]
+__all__ = ["StoreAiodynamo", "StoreJson", "StoreOrjson", "StoreOrjsonCompressed", "StoreVariant"]
 
 
 class StoreVariant(Variant):
@@ -60,6 +62,42 @@ class StoreOrjson(StoreVariant):
     order = 10
     summary = "DynamoDBStore with OrjsonCodec (the default), its own aiobotocore client"
     codec_class = OrjsonCodec
+    reports_item_bytes = True
+
+
+@register
+class StoreAiodynamo(StoreVariant):
+    """The store with its default codec on the aiodynamo backend."""
+
+    name = "store-aiodynamo"
+    order = 12
+    summary = 'DynamoDBStore(backend="aiodynamo") with OrjsonCodec: the optional aiodynamo backend, its own client'
+
+    @classmethod
+    def unavailable(cls, ctx: BenchContext) -> str | None:
+        """Needs the aiodynamo extra."""
+        if importlib.util.find_spec("aiodynamo") is None:
+            return 'not installed: pip install "tornado_dynasession[aiodynamo]"'
+        return None
+
+    def make_store(self) -> DynamoDBStore:
+        """The default store, with ``backend="aiodynamo"``."""
+        return self.ctx.template_store(backend="aiodynamo")
+
+
+@register
+class StoreOrjsonCompressed(StoreVariant):
+    """The store with CompressedCodec around OrjsonCodec (zlib, sessions of 1 KB and more)."""
+
+    name = "store-orjson-compressed"
+    order = 14
+    summary = "DynamoDBStore with CompressedCodec(OrjsonCodec()): zlib above 1 KB, stored as binary"
+    writes_own_pool = True
+    reports_item_bytes = True
+
+    def make_store(self) -> DynamoDBStore:
+        """The default store with the compressing codec (its defaults: zlib, 1024-byte threshold)."""
+        return self.ctx.template_store(codec=CompressedCodec(OrjsonCodec()))
 
 
 @register
