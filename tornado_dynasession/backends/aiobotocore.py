@@ -27,6 +27,7 @@ from ..errors import (
     TableNotFoundError,
 )
 from . import AttributeNames, Condition, Item, ItemValue
+from ._expressions import ConditionWriter
 
 if TYPE_CHECKING:
     from aiobotocore.config import AioConfig
@@ -77,29 +78,6 @@ def _from_wire(value: Any) -> ItemValue:
     # Any other shape (L, M, SS, BOOL, NULL, ...) is passed through as its wire form: the store rejects it.
     wire: object = value
     return wire
-
-
-def _condition_expression(
-    condition: Condition, names: AttributeNames
-) -> tuple[str, dict[str, str], dict[str, AttributeValueTypeDef]]:
-    parts: list[str] = []
-    attr_names: dict[str, str] = {}
-    attr_values: dict[str, AttributeValueTypeDef] = {}
-    if condition.absent:
-        parts.append("attribute_not_exists(#k)")
-        attr_names["#k"] = names.hash_key
-    if condition.live_after is not None:
-        parts.append("#e > :now")
-        attr_names["#e"] = names.expires
-        attr_values[":now"] = {"N": str(condition.live_after)}
-    if condition.version is not None:
-        attr_names["#v"] = names.version
-        if condition.version == 0:  # version 0 is an item written without the attribute
-            parts.append("attribute_not_exists(#v)")
-        else:
-            parts.append("#v = :ver")
-            attr_values[":ver"] = {"N": str(condition.version)}
-    return " AND ".join(parts), attr_names, attr_values
 
 
 def map_client_error(
@@ -202,7 +180,7 @@ def shared_session() -> AioSession:
 class AiobotocoreBackend:
     """Speaks to one table through an aiobotocore DynamoDB client."""
 
-    __slots__ = ("_client", "_close", "_endpoint", "_key_name", "_names", "_table")
+    __slots__ = ("_client", "_close", "_conditions", "_endpoint", "_key_name", "_table")
 
     def __init__(
         self,
@@ -215,7 +193,7 @@ class AiobotocoreBackend:
     ) -> None:
         self._client = client
         self._table = table
-        self._names = names
+        self._conditions = ConditionWriter(names)
         self._key_name = names.hash_key
         self._endpoint = endpoint_url
         self._close = close
@@ -245,11 +223,9 @@ class AiobotocoreBackend:
             "Item": {name: _to_wire(value) for name, value in item.items()},
         }
         if condition is not None:
-            expression, attr_names, attr_values = _condition_expression(condition, self._names)
-            kwargs["ConditionExpression"] = expression
-            kwargs["ExpressionAttributeNames"] = attr_names
-            if attr_values:
-                kwargs["ExpressionAttributeValues"] = attr_values
+            values = self._conditions.apply(condition, kwargs)
+            if values:
+                kwargs["ExpressionAttributeValues"] = values
         try:
             await self._client.put_item(**kwargs)
         except ClientError as exc:
@@ -263,18 +239,10 @@ class AiobotocoreBackend:
 
     async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
         """One conditional UpdateItem that sets only ``Expires``."""
-        expression, attr_names, attr_values = _condition_expression(condition, self._names)
-        attr_names["#e"] = self._names.expires
-        attr_values[":exp"] = {"N": str(expires_at)}
+        kwargs: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
+        self._conditions.apply_touch(condition, kwargs, expires_at)
         try:
-            await self._client.update_item(
-                TableName=self._table,
-                Key={self._key_name: {"S": key}},
-                UpdateExpression="SET #e = :exp",
-                ConditionExpression=expression,
-                ExpressionAttributeNames=attr_names,
-                ExpressionAttributeValues=attr_values,
-            )
+            await self._client.update_item(**kwargs)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False

@@ -41,6 +41,7 @@ from yarl import URL
 
 from ..errors import ConfigurationError, SessionStoreError, StoreUnavailableError, TableNotFoundError
 from . import AttributeNames, Condition, Item, ItemValue
+from ._expressions import ConditionWriter
 
 __all__ = ["AiodynamoBackend", "BoundedRetry", "create_backend", "map_aiodynamo_error"]
 
@@ -147,23 +148,6 @@ def _from_wire(value: Any) -> ItemValue:
     return wire
 
 
-def _condition_parts(condition: Condition, names: AttributeNames) -> tuple[str, dict[str, str]]:
-    """The condition expression and its attribute names; values go under ``:now`` and ``:ver``."""
-    parts: list[str] = []
-    attr_names: dict[str, str] = {}
-    if condition.absent:
-        parts.append("attribute_not_exists(#k)")
-        attr_names["#k"] = names.hash_key
-    if condition.live_after is not None:
-        parts.append("#e > :now")
-        attr_names["#e"] = names.expires
-    if condition.version is not None:
-        attr_names["#v"] = names.version
-        # version 0 is an item written without the attribute
-        parts.append("attribute_not_exists(#v)" if condition.version == 0 else "#v = :ver")
-    return " AND ".join(parts), attr_names
-
-
 def _error_text(exc: BaseException) -> str:
     # aiodynamo passes the decoded error body (``{"__type": ..., "message": ...}``) as the exception's argument.
     body = exc.args[0] if exc.args else None
@@ -221,7 +205,6 @@ class AiodynamoBackend:
         "_endpoint",
         "_key_name",
         "_max_attempts",
-        "_names",
         "_send",
         "_table",
     )
@@ -239,13 +222,11 @@ class AiodynamoBackend:
         self._client = client
         self._send = client.send_request
         self._table = table
-        self._names = names
         self._key_name = names.hash_key
         self._endpoint = endpoint_url or (str(client.endpoint) if client.endpoint is not None else None)
         self._close = close
         self._max_attempts = max_attempts
-        # (absent, has live_after, version kind) -> (expression, names); the store uses three or four shapes.
-        self._conditions: dict[tuple[bool, bool, int], tuple[str, dict[str, str]]] = {}
+        self._conditions = ConditionWriter(names)
 
     def _error(self, exc: BaseException, operation: str) -> Exception:
         return map_aiodynamo_error(
@@ -256,21 +237,6 @@ class AiodynamoBackend:
             endpoint=self._endpoint,
             max_attempts=self._max_attempts,
         )
-
-    def _condition(self, condition: Condition, payload: dict[str, Any]) -> dict[str, Any]:
-        """Add ``condition`` to ``payload``; return its expression attribute values (possibly empty)."""
-        version = condition.version
-        shape = (condition.absent, condition.live_after is not None, -1 if version is None else min(version, 1))
-        parts = self._conditions.get(shape)
-        if parts is None:
-            parts = self._conditions[shape] = _condition_parts(condition, self._names)
-        payload["ConditionExpression"], payload["ExpressionAttributeNames"] = parts
-        values: dict[str, Any] = {}
-        if condition.live_after is not None:
-            values[":now"] = {"N": str(condition.live_after)}
-        if version:
-            values[":ver"] = {"N": str(version)}
-        return values
 
     async def get(self, key: str, *, consistent_read: bool) -> Item | None:
         """One GetItem."""
@@ -291,7 +257,7 @@ class AiodynamoBackend:
             "Item": {name: _to_wire(value) for name, value in item.items()},
         }
         if condition is not None:
-            values = self._condition(condition, payload)
+            values = self._conditions.apply(condition, payload)
             if values:
                 payload["ExpressionAttributeValues"] = values
         retried = _RETRIED.set(False)
@@ -309,12 +275,7 @@ class AiodynamoBackend:
     async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
         """One conditional UpdateItem that sets only ``Expires``."""
         payload: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
-        values = self._condition(condition, payload)
-        if "#e" not in payload["ExpressionAttributeNames"]:
-            payload["ExpressionAttributeNames"] = {**payload["ExpressionAttributeNames"], "#e": self._names.expires}
-        payload["UpdateExpression"] = "SET #e = :exp"
-        values[":exp"] = {"N": str(expires_at)}
-        payload["ExpressionAttributeValues"] = values
+        self._conditions.apply_touch(condition, payload, expires_at)
         try:
             await self._send(action="UpdateItem", payload=payload)
         except ConditionalCheckFailed:

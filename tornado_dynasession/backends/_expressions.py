@@ -1,0 +1,61 @@
+"""Condition expressions in DynamoDB's JSON request syntax, shared by every backend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import AttributeNames, Condition
+
+__all__ = ["ConditionWriter"]
+
+
+class ConditionWriter:
+    """Writes a :class:`Condition` into a request. The expression and its attribute names depend only on the
+    condition's shape (the store uses three or four), so each is built once; only the values are per call."""
+
+    __slots__ = ("_cache", "_names")
+
+    def __init__(self, names: AttributeNames) -> None:
+        self._names = names
+        self._cache: dict[tuple[bool, bool, int], tuple[str, dict[str, str]]] = {}
+
+    def apply(self, condition: Condition, request: dict[str, Any]) -> dict[str, Any]:
+        """Set ``ConditionExpression`` and ``ExpressionAttributeNames`` on ``request`` (the names dict is shared:
+        copy it before adding to it); return the expression attribute values, possibly empty."""
+        version = condition.version
+        shape = (condition.absent, condition.live_after is not None, -1 if version is None else min(version, 1))
+        parts = self._cache.get(shape)
+        if parts is None:
+            parts = self._cache[shape] = self._build(condition)
+        request["ConditionExpression"], request["ExpressionAttributeNames"] = parts
+        values: dict[str, Any] = {}
+        if condition.live_after is not None:
+            values[":now"] = {"N": str(condition.live_after)}
+        if version:
+            values[":ver"] = {"N": str(version)}
+        return values
+
+    def _build(self, condition: Condition) -> tuple[str, dict[str, str]]:
+        names = self._names
+        parts: list[str] = []
+        attr_names: dict[str, str] = {}
+        if condition.absent:
+            parts.append("attribute_not_exists(#k)")
+            attr_names["#k"] = names.hash_key
+        if condition.live_after is not None:
+            parts.append("#e > :now")
+            attr_names["#e"] = names.expires
+        if condition.version is not None:
+            attr_names["#v"] = names.version
+            # version 0 is an item written without the attribute
+            parts.append("attribute_not_exists(#v)" if condition.version == 0 else "#v = :ver")
+        return " AND ".join(parts), attr_names
+
+    def apply_touch(self, condition: Condition, request: dict[str, Any], expires_at: int) -> None:
+        """Write ``condition`` and ``SET Expires = expires_at`` into an UpdateItem ``request``."""
+        values = self.apply(condition, request)
+        if "#e" not in request["ExpressionAttributeNames"]:
+            request["ExpressionAttributeNames"] = {**request["ExpressionAttributeNames"], "#e": self._names.expires}
+        request["UpdateExpression"] = "SET #e = :exp"
+        values[":exp"] = {"N": str(expires_at)}
+        request["ExpressionAttributeValues"] = values
