@@ -14,6 +14,7 @@ import math
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -32,7 +33,7 @@ from tornado_dynasession import (
     StoreUnavailableError,
     TableNotFoundError,
 )
-from tornado_dynasession.store import BACKEND_NAMES, MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS
+from tornado_dynasession.store import BACKEND_NAMES, MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence
 from tornado_dynasession.tables import create_table, delete_table
 
 StoreFactory = Callable[..., Awaitable[DynamoDBStore]]
@@ -649,10 +650,6 @@ def _corrupt(**attributes: Any) -> Callable[[], dict[str, Any]]:
     return build
 
 
-def _future(extra: str = "") -> Callable[[dict[str, Any]], dict[str, str]]:
-    return lambda _item: {"N": f"{int(time.time()) + 300}{extra}"}
-
-
 CORRUPT_ITEMS = {
     "session missing": _corrupt(Session=None),
     "session not json": _corrupt(Session={"S": "{not json"}),
@@ -670,7 +667,6 @@ CORRUPT_ITEMS = {
     "expires negative": _corrupt(Expires={"N": "-5"}),
     "expires in milliseconds": _corrupt(Expires=lambda _item: {"N": str(int(time.time() * 1000) + 300_000)}),
     "expires huge": _corrupt(Expires={"N": str(10**30)}),
-    "expires non-integral": _corrupt(Expires=_future(".5")),
     "expires as bool": _corrupt(Expires={"BOOL": True}),
 }
 
@@ -912,3 +908,218 @@ async def test_throttling_that_outlasts_the_retries_raises_store_unavailable_aft
             await asyncio.wait_for(store.get(SID), timeout=30)
     assert attempts == ["GetItem", "GetItem"]
     assert caught.value.__cause__ is not None
+
+
+# -- items written by the Node connect-dynamodb store --------------------------------------------------------------
+
+NODE_SID = "sess:" + "nOde-s3ss10n-id-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def node_module_table(dynamodb_endpoint: str) -> Iterator[str]:
+    """A table keyed the way connect-dynamodb keys its table: hash key ``id``, TTL on ``expires``."""
+    name = f"connect-dynamodb-{time.time_ns()}"
+    asyncio.run(create_table(name, hash_key="id", expires_attribute="expires", endpoint_url=dynamodb_endpoint))
+    yield name
+    asyncio.run(delete_table(name, endpoint_url=dynamodb_endpoint))
+
+
+@pytest.fixture
+async def node_raw(node_module_table: str, raw_client: Any) -> Raw:
+    """Raw calls on the connect-dynamodb table, emptied before each test."""
+    for item in (await raw_client.scan(TableName=node_module_table, ConsistentRead=True))["Items"]:
+        await raw_client.delete_item(TableName=node_module_table, Key={"id": item["id"]})
+    return Raw(raw_client, node_module_table)
+
+
+@pytest.fixture
+async def node_store(make_store: StoreFactory, node_raw: Raw) -> DynamoDBStore:
+    """A store configured to read connect-dynamodb's table as that store writes it."""
+    return await make_store(
+        table=node_raw.table, hash_key="id", expires_attribute="expires", session_attribute="sess", hash_ids=False
+    )
+
+
+NODE_SESSION_DATA: dict[str, Any] = {"user": "ada"}
+
+
+def connect_dynamodb_item(sid: str, *, expires_text: str) -> dict[str, Any]:
+    """An item exactly as connect-dynamodb 3.0.5 writes it: ``expires`` in fractional epoch seconds, the session
+    (with express-session's ``cookie`` object) as compact JSON text in ``sess``."""
+    cookie_expires = datetime.fromtimestamp(float(expires_text), timezone.utc).isoformat(timespec="milliseconds")
+    session = {
+        "cookie": {
+            "originalMaxAge": 3600000,
+            "expires": cookie_expires.replace("+00:00", "Z"),
+            "httpOnly": True,
+            "path": "/",
+        },
+        **NODE_SESSION_DATA,
+    }
+    return {
+        "id": {"S": sid},
+        "expires": {"N": expires_text},
+        "type": {"S": "connect-session"},
+        "sess": {"S": json.dumps(session, separators=(",", ":"))},
+    }
+
+
+async def test_load_of_a_connect_dynamodb_item_floors_its_fractional_expires(
+    node_store: DynamoDBStore, node_raw: Raw
+) -> None:
+    whole_second = int(time.time()) + 3600
+    item = connect_dynamodb_item(NODE_SID, expires_text=f"{whole_second}.995")
+    await node_raw.put(item)
+    record = await node_store.load(NODE_SID)
+    assert record is not None
+    assert record.data == json.loads(item["sess"]["S"])
+    assert record.expires_at == whole_second
+    assert type(record.expires_at) is int
+
+
+async def test_get_serves_the_session_of_a_connect_dynamodb_item(node_store: DynamoDBStore, node_raw: Raw) -> None:
+    item = connect_dynamodb_item(NODE_SID, expires_text=f"{time.time() + 3600:.3f}")
+    await node_raw.put(item)
+    data = await node_store.get(NODE_SID)
+    assert data == json.loads(item["sess"]["S"])
+    assert data is not None and data["user"] == "ada"
+
+
+async def test_touch_of_a_connect_dynamodb_item_writes_a_whole_second_expires_and_nothing_else(
+    node_store: DynamoDBStore, node_raw: Raw
+) -> None:
+    item = connect_dynamodb_item(NODE_SID, expires_text=f"{int(time.time()) + 3600}.995")
+    await node_raw.put(item)
+    before = time.time()
+    assert await node_store.touch(NODE_SID, max_age=600) is True
+    after = time.time()
+    touched = await node_raw.get(NODE_SID, hash_key="id")
+    assert touched is not None
+    assert touched["expires"]["N"].isdigit()
+    assert math.ceil(before + 600) <= int(touched["expires"]["N"]) <= math.ceil(after + 600)
+    assert {name: value for name, value in touched.items() if name != "expires"} == {
+        name: value for name, value in item.items() if name != "expires"
+    }
+
+
+async def test_a_fractional_expires_in_the_past_is_expired_not_corrupt(store: DynamoDBStore, raw: Raw) -> None:
+    await raw.put({**live_item(), "Expires": {"N": f"{time.time() - 0.5:.3f}"}})
+    assert await store.load(SID) is None
+    assert await store.lookup(SID) is Absence.EXPIRED
+
+
+async def test_a_fractional_expires_in_milliseconds_is_still_corrupt(store: DynamoDBStore, raw: Raw) -> None:
+    await raw.put({**live_item(), "Expires": {"N": f"{time.time() * 1000 + 300_000:.3f}"}})
+    assert await store.lookup(SID) is Absence.CORRUPT
+
+
+def _expires_of(item: dict[str, Any] | None) -> float:
+    """The raw item's Expires as a number (servers may normalise ``.100`` to ``.1``)."""
+    assert item is not None
+    return float(item["Expires"]["N"])
+
+
+async def _early_in_a_second(offset: float = 0.3) -> int:
+    """Sleep until ``offset`` seconds past a whole epoch second, and return that whole second."""
+    await asyncio.sleep((offset - time.time() % 1) % 1)
+    return math.floor(time.time())
+
+
+async def test_touch_does_not_revive_a_fractional_expires_that_passed_earlier_in_this_second(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    this_second = await _early_in_a_second()
+    just_expired = {**live_item(), "Expires": {"N": f"{this_second}.100"}}  # 0.2 s ago
+    await raw.put(just_expired)
+    assert await store.touch(SID, max_age=600) is False
+    assert _expires_of(await raw.get(hashed(SID))) == this_second + 0.1
+    assert await store.lookup(SID) is Absence.EXPIRED
+
+
+async def test_save_does_not_overwrite_a_fractional_expires_that_passed_earlier_in_this_second(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    await store.set(SID, {"user": "ada"})
+    previous = await store.load(SID)
+    assert previous is not None
+    this_second = await _early_in_a_second()
+    just_expired = {**live_item(), "Expires": {"N": f"{this_second}.100"}}  # 0.2 s ago
+    await raw.put(just_expired)
+    assert await store.save(SID, {"user": "ada", "n": 2}, expires_at=this_second + 600, previous=previous) is None
+    stored = await raw.get(hashed(SID))
+    assert _expires_of(stored) == this_second + 0.1
+    assert stored is not None and stored["Session"] == just_expired["Session"]
+
+
+# -- superseded ids (tombstones) -----------------------------------------------------------------------------------
+
+
+async def test_supersede_of_a_live_session_returns_true_and_the_id_stops_loading(store: DynamoDBStore) -> None:
+    await store.set(SID, {"user": "ada"})
+    assert await store.supersede(SID, until=int(time.time()) + 300) is True
+    assert await store.load(SID) is None
+    assert await store.get(SID) is None
+
+
+async def test_lookup_of_a_superseded_id_says_superseded_and_logs_nothing(
+    store: DynamoDBStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.set(SID, {"user": "ada"})
+    await store.supersede(SID, until=int(time.time()) + 300)
+    with caplog.at_level(logging.WARNING, logger="tornado_dynasession"):
+        assert await store.lookup(SID) is Absence.SUPERSEDED
+    assert caplog.records == [], "a tombstone is not corrupt"
+
+
+async def test_supersede_leaves_a_tombstone_with_no_session_data_expiring_at_until(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    await store.set(SID, {"user": "ada"})
+    until = int(time.time()) + 300
+    await store.supersede(SID, until=until)
+    item = await raw.get(hashed(SID))
+    assert item is not None
+    assert set(item) == {"SessionID", "Expires", "Superseded"}
+    assert item["Expires"] == {"N": str(until)}
+    assert item["Superseded"] == {"N": str(until)}
+
+
+async def test_touch_of_a_superseded_id_returns_false_and_leaves_the_tombstone(store: DynamoDBStore, raw: Raw) -> None:
+    await store.set(SID, {"user": "ada"})
+    await store.supersede(SID, until=int(time.time()) + 300)
+    tombstone = await raw.get(hashed(SID))
+    assert await store.touch(SID, max_age=3600) is False
+    assert await raw.get(hashed(SID)) == tombstone
+
+
+async def test_save_over_a_superseded_id_returns_none_and_leaves_the_tombstone(store: DynamoDBStore, raw: Raw) -> None:
+    await store.set(SID, {"user": "ada"})
+    previous = await store.load(SID)
+    assert previous is not None
+    await store.supersede(SID, until=int(time.time()) + 300)
+    tombstone = await raw.get(hashed(SID))
+    assert await store.save(SID, {"user": "ada", "n": 2}, expires_at=int(time.time()) + 600, previous=previous) is None
+    assert await raw.get(hashed(SID)) == tombstone
+
+
+async def test_supersede_of_a_missing_id_returns_false_and_writes_nothing(store: DynamoDBStore, raw: Raw) -> None:
+    assert await store.supersede(SID, until=int(time.time()) + 300) is False
+    assert await raw.scan() == []
+
+
+async def test_supersede_of_an_expired_session_returns_false_and_leaves_it_as_it_was(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    expired = live_item(expires=int(time.time()) - 10)
+    await raw.put(expired)
+    assert await store.supersede(SID, until=int(time.time()) + 300) is False
+    assert await raw.get(hashed(SID)) == expired
+
+
+async def test_touch_of_an_item_with_a_live_expires_but_no_session_returns_false_and_leaves_it(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    corrupt = CORRUPT_ITEMS["session missing"]()
+    await raw.put(corrupt)
+    assert await store.touch(SID, max_age=3600) is False
+    assert await raw.get(hashed(SID)) == corrupt

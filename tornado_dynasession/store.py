@@ -6,12 +6,18 @@ Item layout (attribute names configurable)::
 
 plus, when the session policy writes it, ``Created`` (N, epoch seconds) for the absolute lifetime and, with
 ``locking=True``, ``Version`` (N). ``key`` is the base64url SHA-256 of the session id unless ``hash_ids=False``.
+
+An id given up at login (:meth:`DynamoDBStore.supersede`) is kept for a short while as a *tombstone*,
+``{<hash_key>, Expires, Superseded}`` with no ``Session``, both numbers the tombstone's own expiry in epoch seconds.
+It is never served, touched or written over, and it tells a late request that still carries the old cookie to leave
+the browser's new cookie alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import enum
 import hashlib
 import logging
 import math
@@ -32,7 +38,14 @@ if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = ["DEFAULT_MAX_AGE_SECONDS", "MAX_ITEM_BYTES", "DynamoDBStore", "SessionRecord", "endpoint_from_env"]
+__all__ = [
+    "DEFAULT_MAX_AGE_SECONDS",
+    "MAX_ITEM_BYTES",
+    "Absence",
+    "DynamoDBStore",
+    "SessionRecord",
+    "endpoint_from_env",
+]
 
 logger = logging.getLogger("tornado_dynasession")
 
@@ -119,6 +132,19 @@ class SessionRecord:
     created_at: int | None = None
     version: int | None = None
     max_age: int | None = None
+
+
+class Absence(enum.Enum):
+    """Why :meth:`DynamoDBStore.lookup` found no live session."""
+
+    MISSING = "missing"
+    """No item under that key: never stored, destroyed (a logout), or deleted by TTL."""
+    EXPIRED = "expired"
+    """The item's ``Expires`` has passed (TTL deletes such items only lazily)."""
+    CORRUPT = "corrupt"
+    """The item is not in the expected layout, or its session does not decode; a warning is logged."""
+    SUPERSEDED = "superseded"
+    """The id was given up for a new one at login (:meth:`DynamoDBStore.supersede`) and has not yet expired."""
 
 
 class DynamoDBStore:
@@ -321,27 +347,39 @@ class DynamoDBStore:
     async def load(self, sid: str) -> SessionRecord | None:
         """One GetItem: the live session with its expiry, creation time and version, or None.
 
-        None covers a missing item, an expired one (``Expires <= now``, whatever TTL has not yet deleted), and a
-        corrupt one (wrong attribute types, a ``Session`` that does not decode to a dict), which is logged.
+        None covers a missing item, an expired one (``Expires <= now``, whatever TTL has not yet deleted), a
+        corrupt one (wrong attribute types, a ``Session`` that does not decode to a dict), which is logged, and a
+        superseded id's tombstone. :meth:`lookup` says which.
         """
+        found = await self.lookup(sid)
+        return found if isinstance(found, SessionRecord) else None
+
+    async def lookup(self, sid: str) -> SessionRecord | Absence:
+        """One GetItem, like :meth:`load`, but an absent session comes with the reason (an :class:`Absence`)."""
         key = self.key_for(sid)
         item = await (await self._ready()).get(key, consistent_read=self.consistent_read)
         if item is None:
-            return None
+            return Absence.MISSING
         return self._record_from_item(item, sid)
 
-    def _record_from_item(self, item: Item, sid: str) -> SessionRecord | None:
+    def _record_from_item(self, item: Item, sid: str) -> SessionRecord | Absence:
         names = self.names
-        expires_at = item.get(names.expires)
-        if type(expires_at) is not int:
-            return self._corrupt(sid, f"{names.expires} is missing or not an integer number: {expires_at!r:.40}")
+        stored_expiry = item.get(names.expires)
+        if type(stored_expiry) is int:
+            expires_at = stored_expiry
+        elif type(stored_expiry) is float:  # fractional seconds, as the Node connect-dynamodb store writes them
+            expires_at = math.floor(stored_expiry)
+        else:
+            return self._corrupt(sid, f"{names.expires} is missing or not a number: {stored_expiry!r:.40}")
         if expires_at < 0:
-            return self._corrupt(sid, f"{names.expires}={expires_at} is negative")
+            return self._corrupt(sid, f"{names.expires}={stored_expiry} is negative")
         now = time.time()
-        if expires_at <= now:
-            return None
+        if stored_expiry <= now:
+            return Absence.EXPIRED
         if expires_at > now + MAX_LIFETIME_SECONDS + 1:  # + 1: writers round Expires up to a whole second
-            return self._corrupt(sid, f"{names.expires}={expires_at} is implausibly far ahead (milliseconds?)")
+            return self._corrupt(sid, f"{names.expires}={stored_expiry} is implausibly far ahead (milliseconds?)")
+        if names.superseded in item and names.session not in item:
+            return Absence.SUPERSEDED
         raw = item.get(names.session)
         if not isinstance(raw, (str, bytes)):
             return self._corrupt(sid, f"{names.session} is missing or neither a string nor binary")
@@ -367,11 +405,11 @@ class DynamoDBStore:
             max_age=max_age if type(max_age) is int and max_age > 0 else None,
         )
 
-    def _corrupt(self, sid: str, why: str) -> SessionRecord | None:
+    def _corrupt(self, sid: str, why: str) -> Absence:
         logger.warning(
             "session %s in table %r is corrupt and treated as absent: %s", self.fingerprint(sid), self.table, why
         )
-        return None
+        return Absence.CORRUPT
 
     async def get(self, sid: str) -> dict[str, Any] | None:
         """One GetItem: the live session's data, or None (missing, expired or corrupt)."""
@@ -454,9 +492,7 @@ class DynamoDBStore:
             condition = Condition(absent=True)
         else:
             # An item written without a Version (by set(), or before locking was enabled) is at version 0.
-            condition = Condition(
-                live_after=int(time.time()), version=(previous.version or 0) if self.locking else None
-            )
+            condition = Condition(live_after=time.time(), version=(previous.version or 0) if self.locking else None)
         backend = await self._ready()
         written = await backend.put(item, condition)
         if written is None:
@@ -487,8 +523,26 @@ class DynamoDBStore:
         now = time.time()
         if expires_at is None:
             expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
-        return await (await self._ready()).update_expires(self.key_for(sid), expires_at, Condition(live_after=int(now)))
+        return await (await self._ready()).update_expires(self.key_for(sid), expires_at, Condition(live_after=now))
 
     async def destroy(self, sid: str) -> None:
         """One DeleteItem; destroying a missing session is not an error."""
         await (await self._ready()).delete(self.key_for(sid))
+
+    async def supersede(self, sid: str, *, until: int) -> bool:
+        """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``
+        (epoch seconds; the old session's own expiry).
+
+        The session policy calls it for the old id after :meth:`~tornado_dynasession.Session.regenerate` (a
+        login). Like a DeleteItem, the old id stops loading at once; unlike one, a request that still carries the
+        old cookie can tell a login from a logout, and leaves the browser's new cookie alone. A tombstone holds
+        no session data and is never served, touched or written over. False when ``sid`` was not live (then
+        nothing is written: a session destroyed meanwhile stays plainly destroyed).
+        """
+        names = self.names
+        item: Item = {names.hash_key: self.key_for(sid), names.expires: until, names.superseded: until}
+        backend = await self._ready()
+        written = await backend.put(item, Condition(live_after=time.time()))
+        if written is None:
+            written = await self._landed(backend, item)
+        return written

@@ -21,12 +21,14 @@ class Condition:
     """What must hold for a write to go through. All parts that are set must hold together.
 
     :param absent: the item must not exist (a brand-new session id).
-    :param live_after: the item must exist with ``Expires`` greater than this epoch second.
+    :param live_after: the item must be a live session: ``Expires`` greater than this time (epoch seconds, with
+        its fraction: a fractional ``Expires`` that passed earlier in this second is not live), and a session
+        attribute present (a superseded id's tombstone has none, so it is never touched or written over).
     :param version: the item's version attribute must equal this (optimistic locking).
     """
 
     absent: bool = False
-    live_after: int | None = None
+    live_after: float | None = None
     version: int | None = None
 
 
@@ -69,3 +71,4 @@ class AttributeNames:
     created: str = "Created"
     version: str = "Version"
     max_age: str = "MaxAge"
+    superseded: str = "Superseded"

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from . import AttributeNames, Condition
 
-__all__ = ["ConditionWriter"]
+__all__ = ["ConditionWriter", "number_from_wire"]
+
+
+def number_from_wire(text: str) -> int | float | str:
+    """A DynamoDB N value: an ``int`` when integral, a finite ``float`` when fractional (``1795880521.995``), else
+    the text itself, which the store rejects as corrupt."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
 
 
 class ConditionWriter:
@@ -30,7 +45,7 @@ class ConditionWriter:
         request["ConditionExpression"], request["ExpressionAttributeNames"] = parts
         values: dict[str, Any] = {}
         if condition.live_after is not None:
-            values[":now"] = {"N": str(condition.live_after)}
+            values[":now"] = {"N": repr(condition.live_after)}
         if version:
             values[":ver"] = {"N": str(version)}
         return values
@@ -43,8 +58,9 @@ class ConditionWriter:
             parts.append("attribute_not_exists(#k)")
             attr_names["#k"] = names.hash_key
         if condition.live_after is not None:
-            parts.append("#e > :now")
+            parts.append("#e > :now AND attribute_exists(#s)")
             attr_names["#e"] = names.expires
+            attr_names["#s"] = names.session
         if condition.version is not None:
             attr_names["#v"] = names.version
             # version 0 is an item written without the attribute

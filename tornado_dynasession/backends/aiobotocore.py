@@ -27,7 +27,7 @@ from ..errors import (
     TableNotFoundError,
 )
 from . import AttributeNames, Condition, Item, ItemValue
-from ._expressions import ConditionWriter
+from ._expressions import ConditionWriter, number_from_wire
 
 if TYPE_CHECKING:
     from aiobotocore.config import AioConfig
@@ -71,10 +71,7 @@ def _from_wire(value: Any) -> ItemValue:
         if kind == "B" and isinstance(inner, (bytes, bytearray)):
             return bytes(inner)
         if kind == "N" and isinstance(inner, str):
-            try:
-                return int(inner)
-            except ValueError:
-                return inner  # a non-integral number: the store rejects it as corrupt
+            return number_from_wire(inner)
     # Any other shape (L, M, SS, BOOL, NULL, ...) is passed through as its wire form: the store rejects it.
     wire: object = value
     return wire

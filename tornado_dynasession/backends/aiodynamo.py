@@ -41,7 +41,7 @@ from yarl import URL
 
 from ..errors import ConfigurationError, SessionStoreError, StoreUnavailableError, TableNotFoundError
 from . import AttributeNames, Condition, Item, ItemValue
-from ._expressions import ConditionWriter
+from ._expressions import ConditionWriter, number_from_wire
 
 __all__ = ["AiodynamoBackend", "BoundedRetry", "create_backend", "map_aiodynamo_error"]
 
@@ -135,10 +135,7 @@ def _from_wire(value: Any) -> ItemValue:
         if kind == "S" and isinstance(inner, str):
             return inner
         if kind == "N" and isinstance(inner, str):
-            try:
-                return int(inner)
-            except ValueError:
-                return inner  # a non-integral number: the store rejects it as corrupt
+            return number_from_wire(inner)
         if kind == "B" and isinstance(inner, str):
             try:
                 return base64.b64decode(inner, validate=True)
