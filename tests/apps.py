@@ -13,6 +13,11 @@ the session after the handler ran, unless noted:
 - ``/max-age?seconds=S``: ``session.max_age = S``;
 - ``/big?kb=N``: stores N KiB of text (for the oversize error);
 - ``/slow?seconds=S``: reads, sleeps S seconds, then ``count += 1`` (for races);
+- ``/slow-read?seconds=S``: reads, sleeps S seconds, changes nothing (for races);
+- ``/delete?key=K``: ``del session[K]``;
+- ``/clear``: ``session.clear()``;
+- ``/scratch``: sets ``scratch`` and deletes it again (a new visitor's session that ends up empty);
+- ``/vary``: reads, and sets ``Vary: Accept-Encoding`` on the response;
 - ``/stream``: ``streamed = 1``, flushes a first chunk, then ``after_flush = 1``, writes more.
 
 Tornado only (framework-specific ways to end a response): ``/redirect``, ``/render``, ``/finish``,
@@ -112,6 +117,37 @@ class Slow(_Base):
         self.answer()
 
 
+class SlowRead(_Base):
+    async def get(self) -> None:
+        await asyncio.sleep(float(self.get_argument("seconds")))
+        self.answer()
+
+
+class Delete(_Base):
+    def get(self) -> None:
+        del self.session[self.get_argument("key")]
+        self.answer()
+
+
+class Clear(_Base):
+    def get(self) -> None:
+        self.session.clear()
+        self.answer()
+
+
+class Scratch(_Base):
+    def get(self) -> None:
+        self.session["scratch"] = 1
+        del self.session["scratch"]
+        self.answer()
+
+
+class Vary(_Base):
+    def get(self) -> None:
+        self.set_header("Vary", "Accept-Encoding")
+        self.answer()
+
+
 class Stream(_Base):
     async def get(self) -> None:
         self.session["streamed"] = 1
@@ -168,6 +204,11 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/max-age", MaxAge),
     (r"/big", Big),
     (r"/slow", Slow),
+    (r"/slow-read", SlowRead),
+    (r"/delete", Delete),
+    (r"/clear", Clear),
+    (r"/scratch", Scratch),
+    (r"/vary", Vary),
     (r"/stream", Stream),
     (r"/redirect", Redirect),
     (r"/render", Render),
@@ -286,6 +327,33 @@ async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str,
         await asyncio.sleep(float(request.args.get("seconds")))
         request.ctx.session["count"] = int(request.ctx.session.get("count", 0)) + 1
         return answer(request)
+
+    @app.get("/slow-read")
+    async def slow_read(request: Request) -> HTTPResponse:
+        await asyncio.sleep(float(request.args.get("seconds")))
+        return answer(request)
+
+    @app.get("/delete")
+    async def delete(request: Request) -> HTTPResponse:
+        del request.ctx.session[request.args.get("key")]
+        return answer(request)
+
+    @app.get("/clear")
+    async def clear(request: Request) -> HTTPResponse:
+        request.ctx.session.clear()
+        return answer(request)
+
+    @app.get("/scratch")
+    async def scratch(request: Request) -> HTTPResponse:
+        request.ctx.session["scratch"] = 1
+        del request.ctx.session["scratch"]
+        return answer(request)
+
+    @app.get("/vary")
+    async def vary(request: Request) -> HTTPResponse:
+        response = answer(request)
+        response.headers["Vary"] = "Accept-Encoding"
+        return response
 
     @app.get("/stream")
     async def stream(request: Request) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 
 import pytest
 import tornado.web
@@ -94,6 +95,112 @@ async def test_a_handler_prepare_that_awaits_super_sees_the_loaded_session(
     finally:
         await other.close()
         server.stop()
+
+
+# -- a prepare() that ends the request stops it, exactly as in plain Tornado ------------------------------------------
+
+HANDLER_RAN: list[str] = []
+LATE_WRITES: list[str] = []
+
+
+class _Guarded(SessionMixin, tornado.web.RequestHandler):
+    """A page behind a login check in prepare(); ``how`` says how prepare ends the request."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if "user" in self.session:
+            return
+        if self.get_argument("write", "0") == "1":
+            self.session["bounced"] = self.get_argument("how")
+        how = self.get_argument("how")
+        if how == "redirect":
+            self.redirect("/login")
+        elif how == "finish":
+            self.finish("please log in")
+        elif how == "await-finish":
+            await self.finish("please log in")
+        elif how == "send-error":
+            self.send_error(403)
+        elif how == "raise-finish":
+            raise tornado.web.Finish("please log in")
+        try:
+            self.write("LATE")
+        except RuntimeError:
+            LATE_WRITES.append("refused")
+        else:
+            LATE_WRITES.append("accepted")
+
+    def get(self) -> None:
+        HANDLER_RAN.append(self.request.uri or "")
+        self.session["visited"] = True
+        self.write("SECRET PAGE")
+
+
+@pytest.fixture
+async def guarded(counted_store: DynamoDBStore) -> AsyncIterator[Browser]:
+    """A Browser on an app whose only route is the guarded page."""
+    HANDLER_RAN.clear()
+    LATE_WRITES.clear()
+    app = tornado.web.Application([(r"/guarded", _Guarded)], session_store=counted_store, cookie_secret=SECRET)
+    port = free_port()
+    server = HTTPServer(app)
+    server.listen(port, address="127.0.0.1")
+    browser = Browser(f"http://127.0.0.1:{port}")
+    yield browser
+    await browser.close()
+    server.stop()
+
+
+@pytest.mark.parametrize(
+    ("how", "status", "body"),
+    [
+        ("redirect", 302, ""),
+        ("finish", 200, "please log in"),
+        ("await-finish", 200, "please log in"),
+        ("send-error", 403, "403: Forbidden"),
+        ("raise-finish", 200, "please log in"),
+    ],
+)
+async def test_ending_the_request_in_prepare_stops_it_before_the_handler_runs(
+    guarded: Browser, proxy: DynamoProxy, how: str, status: int, body: str
+) -> None:
+    reply = await guarded.get(f"/guarded?how={how}")
+    assert reply.status == status
+    assert "SECRET PAGE" not in reply.body and "LATE" not in reply.body
+    assert body in reply.body
+    assert HANDLER_RAN == []
+    assert reply.cookie() is None and proxy.count() == 0  # an untouched new session is not stored
+
+
+@pytest.mark.parametrize("how", ["redirect", "finish", "await-finish", "send-error"])
+async def test_a_write_after_prepare_ended_the_request_raises_as_in_plain_tornado(
+    guarded: Browser, proxy: DynamoProxy, how: str
+) -> None:
+    await guarded.get(f"/guarded?how={how}")
+    assert LATE_WRITES == ["refused"]
+
+
+@pytest.mark.parametrize("how", ["redirect", "finish", "await-finish", "send-error", "raise-finish"])
+async def test_a_session_changed_in_a_prepare_that_ends_the_request_is_saved_before_it_leaves(
+    guarded: Browser, proxy: DynamoProxy, counted_store: DynamoDBStore, how: str
+) -> None:
+    reply = await guarded.get(f"/guarded?how={how}&write=1")
+    assert HANDLER_RAN == []
+    assert reply.cookie() is not None  # the Set-Cookie could only be sent if the save ran before the headers
+    assert proxy.calls["PutItem"] == 1
+    assert await counted_store.get(session_id_of(guarded)) == {"bounced": how}
+
+
+async def test_a_logged_in_user_passes_the_guard_and_the_handler_runs(
+    guarded: Browser, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    await guarded.get("/guarded?how=finish&write=1")
+    sid = session_id_of(guarded)
+    await counted_store.set(sid, {"user": "ada"})
+    reply = await guarded.get("/guarded?how=finish")
+    assert reply.status == 200 and reply.body == "SECRET PAGE"
+    assert HANDLER_RAN == ["/guarded?how=finish"]
+    assert await counted_store.get(sid) == {"user": "ada", "visited": True}
 
 
 async def test_changes_after_the_first_flush_are_saved_at_finish(

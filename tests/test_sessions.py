@@ -158,6 +158,18 @@ async def test_cookie_signed_with_a_retired_key_version_gives_a_fresh_session(se
     assert proxy.count() == 0
 
 
+async def test_rotating_away_from_a_plain_secret_keeps_sessions_as_key_version_0(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    plain = "old-secret-" + "o" * 30
+    old = await start_session(serve, proxy, secret=plain)
+    rotated = await serve(secret={0: plain, 1: "new-secret-" + "n" * 30}, key_version=1)
+    reply = await rotated.get("/read", cookies=old.cookies)
+    assert state(reply)["data"] == {"count": 1}
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"].strip('"').startswith("2|1:1|")  # re-signed with the new key
+
+
 async def test_cookie_signed_with_an_older_listed_key_version_still_works(serve: Serve, proxy: DynamoProxy) -> None:
     keys = {1: "old-secret-" + "o" * 30}
     old = await start_session(serve, proxy, secret=keys, key_version=1)
@@ -247,6 +259,18 @@ async def test_absolute_max_age_ends_an_active_session(serve: Serve, proxy: Dyna
     assert state(await browser.get("/read"))["new"] is True
 
 
+async def test_a_remember_me_session_outlives_the_default_signature_age_of_31_days(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await start_session(serve, proxy)
+    await browser.get(f"/max-age?seconds={90 * 86400}")
+    sid = session_id_of(browser)
+    signed_40_days_ago = create_signed_value(SECRET, "session", sid, clock=lambda: time.time() - 40 * 86400)
+    reply = await browser.get("/read", cookies={"session": signed_40_days_ago.decode()})
+    assert state(reply)["data"] == {"count": 1}
+    assert state(reply)["id"] == sid
+
+
 async def test_per_session_max_age_is_kept_for_later_requests(serve: Serve, proxy: DynamoProxy) -> None:
     browser = await start_session(serve, proxy)
     first = (await browser.get("/max-age?seconds=3600")).cookie()
@@ -265,8 +289,8 @@ async def test_nested_change_is_saved_only_after_mark_modified(serve: Serve, pro
     assert state(await browser.get("/read"))["data"]["cart"] == ["a"]
 
 
-async def test_regenerate_changes_the_id_keeps_the_data_and_deletes_the_old_record(
-    serve: Serve, proxy: DynamoProxy
+async def test_regenerate_changes_the_id_keeps_the_data_and_retires_the_old_record(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
 ) -> None:
     browser = await start_session(serve, proxy)
     old_cookies = dict(browser.cookies)
@@ -274,7 +298,11 @@ async def test_regenerate_changes_the_id_keeps_the_data_and_deletes_the_old_reco
     reply = await browser.get("/login?user=alice")
     assert state(reply)["data"] == {"count": 1, "user": "alice"}
     assert session_id_of(browser) != old_id
-    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 1, "DeleteItem": 1}
+    # the new session, then the old id's tombstone (a DeleteItem's cost: one write of a small item)
+    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 2}
+    assert await counted_store.get(old_id) is None
+    tombstone = await _raw_item(counted_store, old_id)
+    assert tombstone is not None and "Session" not in tombstone and "Superseded" in tombstone
     assert state(await browser.get("/read", cookies=old_cookies))["new"] is True
     assert state(await browser.get("/read"))["data"]["user"] == "alice"
 
@@ -291,6 +319,76 @@ async def test_invalidate_deletes_the_record_and_clears_the_cookie(serve: Serve,
     assert state(await browser.get("/read", cookies=old_cookies))["new"] is True
 
 
+async def test_a_cookie_whose_session_was_logged_out_is_cleared_at_its_next_request(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await start_session(serve, proxy)
+    old_cookies = dict(browser.cookies)
+    await browser.get("/logout")
+    reply = await browser.get("/read", cookies=old_cookies)
+    assert state(reply)["new"] is True
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"] in ("", '""')
+
+
+async def test_a_slow_read_racing_a_login_does_not_log_the_user_out(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    slow = asyncio.ensure_future(browser.get("/slow-read?seconds=1"))  # sent with the pre-login cookie
+    await asyncio.sleep(0.3)
+    assert state(await browser.get("/login?user=alice"))["data"]["user"] == "alice"
+    reply = await slow  # ends after the login gave the session a new id
+    assert reply.status == 200
+    assert reply.cookie() is None  # neither clears nor replaces the login cookie
+    assert state(await browser.get("/read"))["data"] == {"count": 1, "user": "alice"}
+
+
+async def test_a_slow_write_racing_a_login_neither_logs_out_nor_revives_the_old_id(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    old_id = session_id_of(browser)
+    slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))  # loads, then writes count=2 after 1 s
+    await asyncio.sleep(0.3)
+    await browser.get("/login?user=alice")
+    reply = await slow
+    assert reply.status == 200
+    assert reply.cookie() is None
+    assert await counted_store.get(old_id) is None
+    assert state(await browser.get("/read"))["data"] == {"count": 1, "user": "alice"}
+
+
+async def test_a_request_arriving_with_the_pre_login_cookie_leaves_the_new_cookie_alone(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    old_cookies = dict(browser.cookies)
+    old_id = session_id_of(browser)
+    await browser.get("/login?user=alice")
+    late_read = await browser.get("/read", cookies=old_cookies)
+    assert state(late_read) == {"id": None, "new": True, "data": {}}
+    assert late_read.cookie() is None
+    proxy.reset()
+    late_write = await browser.get("/counter", cookies=old_cookies)
+    assert state(late_write)["data"] == {"count": 1}
+    assert late_write.cookie() is None
+    assert proxy.count("PutItem", "UpdateItem", "DeleteItem") == 0  # nothing stored under any id
+    assert await counted_store.get(old_id) is None
+    assert state(await browser.get("/read"))["data"] == {"count": 1, "user": "alice"}
+
+
+async def test_a_login_from_a_browser_that_missed_the_previous_login_answer_still_works(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await start_session(serve, proxy)
+    old_cookies = dict(browser.cookies)
+    await browser.get("/login?user=alice", cookies=dict(old_cookies))  # its answer never reaches the browser
+    again = await browser.get("/login?user=bob", cookies=old_cookies)
+    assert state(again)["data"] == {"user": "bob"}
+    cookie = again.cookie()
+    assert cookie is not None and cookie["value"]
+    assert state(await browser.get("/read", cookies={"session": cookie["value"]}))["data"] == {"user": "bob"}
+
+
 async def test_logout_racing_a_slow_request_never_brings_the_session_back(
     serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
 ) -> None:
@@ -303,6 +401,70 @@ async def test_logout_racing_a_slow_request_never_brings_the_session_back(
     assert reply.status == 200
     assert await counted_store.get(sid) is None
     assert await _raw_item(counted_store, sid) is None
+
+
+# -- empty sessions -------------------------------------------------------------------------------------------------
+
+
+async def test_clearing_a_stored_session_destroys_it_and_clears_the_cookie(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    reply = await browser.get("/clear")
+    assert state(reply)["data"] == {}
+    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"] in ("", '""')
+    assert await _raw_item(counted_store, sid) is None
+
+
+async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    reply = await browser.get("/delete?key=count")
+    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    assert reply.cookie() is not None and "session" not in browser.cookies
+    assert await _raw_item(counted_store, sid) is None
+
+
+async def test_a_new_visitor_whose_session_ends_up_empty_gets_no_item_and_no_cookie(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await serve()
+    reply = await browser.get("/scratch")
+    assert state(reply) == {"id": None, "new": True, "data": {}}
+    assert proxy.count() == 0
+    assert reply.cookie() is None
+
+
+# -- caches ---------------------------------------------------------------------------------------------------------
+
+
+def _vary(reply: Reply) -> list[str]:
+    return [value for key, value in reply.headers if key.lower() == "vary"]
+
+
+@pytest.mark.parametrize("route", ["/read", "/counter", "/logout"])
+async def test_every_session_response_varies_on_cookie(serve: Serve, proxy: DynamoProxy, route: str) -> None:
+    browser = await start_session(serve, proxy)
+    assert _vary(await browser.get(route)) == ["Cookie"]
+    assert _vary(await browser.get("/read", cookies={})) == ["Cookie"]
+
+
+async def test_vary_cookie_is_merged_with_the_applications_own_vary(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await serve()
+    assert _vary(await browser.get("/vary")) == ["Accept-Encoding, Cookie"]
+
+
+async def test_an_error_response_of_a_session_route_varies_on_cookie(serve: Serve, proxy: DynamoProxy) -> None:
+    browser = await start_session(serve, proxy)
+    proxy.fault = lambda operation, attempt: ("status", 500, "InternalServerError")
+    reply = await browser.get("/read")
+    assert reply.status == 503
+    assert "Cookie" in ", ".join(_vary(reply))
 
 
 # -- failures -------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from tornado.iostream import StreamClosedError
 from tornado.web import Application, HTTPError, RequestHandler
 
 from .errors import ConfigurationError, SessionStoreError
-from .session import CookieInstruction, CookieOptions, Session, SessionPolicy, status_for_error
+from .session import CookieInstruction, CookieOptions, Session, SessionPolicy, status_for_error, vary_on_cookie
 from .store import DEFAULT_MAX_AGE_SECONDS, DynamoDBStore
 
 __all__ = ["SessionMixin", "policy_from_settings"]
@@ -92,12 +92,17 @@ class SessionMixin(_HandlerBase):
       ``await super().prepare()`` first; ``self.session`` is usable from then on.
     - :meth:`finish` saves the session, then finishes: the single write completes before any byte of the response
       leaves. This covers returning from the handler, ``redirect()``, ``render()``, ``raise Finish``,
-      ``send_error()``/``HTTPError`` and ``await self.finish()``. ``finish()`` returns a future; calling it
-      again returns the same future. Between the call and the end of the save, the response is not yet finished.
+      ``send_error()``/``HTTPError`` and ``await self.finish()``. From the moment ``finish()`` returns, the
+      handler behaves as with plain Tornado: a ``finish()``, ``redirect()`` or ``send_error()`` in ``prepare``
+      stops the request (the HTTP method never runs), a later ``write()`` or ``finish()`` raises, and the
+      returned future resolves once the response is sent.
     - :meth:`flush`: the first flush saves the session first, so the cookie goes out with it. Await it: if the
       save fails, the awaited flush raises the matching ``HTTPError``. After it, data changes are still saved
       at ``finish()`` (a second write), but the cookie can no longer change: ``regenerate()`` raises, and
       ``invalidate()`` deletes the record without clearing the cookie (the next request finds no session).
+
+    Every response of the handler carries ``Vary: Cookie`` (merged with any ``Vary`` it sets), so that a shared
+    cache never serves one user's page or cookie to another.
 
     When loading or saving fails, the client gets 503 (store unreachable or throttling), 409 (a locking
     conflict) or 500, through the application's ``write_error``, and the cause is logged. Never a hang.
@@ -108,6 +113,7 @@ class SessionMixin(_HandlerBase):
     _session: Session | None = None
     _session_finish_task: asyncio.Future[None] | None = None
     _session_flush_task: asyncio.Future[None] | None = None
+    _session_flush_failure: SessionStoreError | None = None
     _session_saved: bool = False
 
     @property
@@ -138,6 +144,10 @@ class SessionMixin(_HandlerBase):
 
     def flush(self, include_footers: bool = False) -> asyncio.Future[None]:
         """Flush; the first flush of a response saves the session first so that its cookie goes out."""
+        if not self._headers_written:
+            vary = vary_on_cookie(self._headers.get("Vary"))
+            if vary is not None:
+                self.set_header("Vary", vary)
         parent_flush = super().flush
         if self._session_flush_task is None and not self._session_saved and not self._headers_written:
             if self._session is not None:
@@ -151,6 +161,7 @@ class SessionMixin(_HandlerBase):
         failure = await self._save_session()
         if failure is not None:
             self._session_saved = True
+            self._session_flush_failure = failure
             raise HTTPError(status_for_error(failure), "session save failed: %s", failure)
         self.session_policy.headers_sent(self.session)
         await parent_flush(include_footers)
@@ -161,27 +172,39 @@ class SessionMixin(_HandlerBase):
         await parent_flush(include_footers)
 
     def finish(self, chunk: str | bytes | dict[str, Any] | None = None) -> asyncio.Future[None]:
-        """Save the session, then finish the response. Returns a future; a second call returns the same one."""
+        """Save the session, then finish the response; returns a future that resolves once it is sent.
+
+        As with plain Tornado, the handler counts as finished as soon as this returns: a second call, or a
+        ``write()``, raises, and a ``finish()`` in ``prepare`` stops the request. Only the bytes wait for the save.
+        """
         if self._session is None or self._session_saved:
             return super().finish(chunk)
-        if self._session_finish_task is None:
-            self._session_finish_task = asyncio.ensure_future(self._save_then_finish(chunk))
+        if self._finished:
+            raise RuntimeError("finish() called twice")
+        if chunk is not None:
+            self.write(chunk)
+        # Tornado reads _finished to stop after prepare() and to refuse later writes; the task below ends the
+        # response for real once the session is saved.
+        self._finished = True
+        self._session_finish_task = asyncio.ensure_future(self._save_then_finish())
         return self._session_finish_task
 
-    async def _save_then_finish(self, chunk: str | bytes | dict[str, Any] | None) -> None:
+    async def _save_then_finish(self) -> None:
+        failure: SessionStoreError | None = None
         if self._session_flush_task is not None:
-            with contextlib.suppress(Exception):  # a failed flush already answered with the error
+            with contextlib.suppress(Exception):
                 await self._session_flush_task
-        failure = None if self._session_saved else await self._save_session()
+            failure = self._session_flush_failure
+        if failure is None and not self._session_saved:
+            failure = await self._save_session()
         self._session_saved = True
+        self._finished = False  # ours to end now, through Tornado's own finish()
         if failure is not None:
             # An exception here would not reach _handle_request_exception: answer the error ourselves.
             self.send_error(status_for_error(failure), exc_info=(type(failure), failure, failure.__traceback__))
             return
-        if self._finished:
-            return
         try:
-            await super().finish(chunk)
+            await super().finish()
         except StreamClosedError:
             logger.debug("client went away before the response was sent")
 

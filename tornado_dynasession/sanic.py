@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sanic.exceptions import SanicException
 
 from .errors import SessionStoreError
-from .session import CookieInstruction, CookieOptions, CookieSecret, SessionPolicy, status_for_error
+from .session import CookieInstruction, CookieOptions, CookieSecret, SessionPolicy, status_for_error, vary_on_cookie
 from .store import DEFAULT_MAX_AGE_SECONDS, DynamoDBStore
 
 if TYPE_CHECKING:
@@ -27,6 +27,13 @@ __all__ = ["Sessions"]
 logger = logging.getLogger("tornado_dynasession")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+LOAD_PRIORITY = 1_000_000
+"""The session loads before any request middleware of a lower priority (Sanic runs the highest first)."""
+
+SAVE_PRIORITY = 1_000_000
+"""The session saves after every response middleware of a lower priority (Sanic runs the lowest first), so that
+a change they make to ``request.ctx.session`` is stored."""
 
 
 class Sessions:
@@ -47,11 +54,13 @@ class Sessions:
     ``@app.get("/health", ctx_sessions=False)``: they cost no store call and have no ``request.ctx.session``.
 
     Hooks: a request middleware loads the session (zero store calls without a valid signed cookie, else one
-    GetItem); a response middleware makes the single write and sets or clears the cookie before the response
-    goes out. A failed load or save answers 503 (store unreachable or throttling), 409 (locking conflict) or 500
-    through the app's error handler. Streaming (``await request.respond()``): the session is saved and its cookie
-    sent when the response starts, because ``respond()`` runs the response middleware; changes made after that
-    are not saved.
+    GetItem) before the app's own request middleware run (priority :data:`LOAD_PRIORITY`); a response middleware
+    makes the single write and sets or clears the cookie after the app's own response middleware had their say
+    (priority :data:`SAVE_PRIORITY`), before the response goes out. Every response of a session-enabled route
+    carries ``Vary: Cookie``, merged with any ``Vary`` the app sets. A failed load or save answers 503 (store
+    unreachable or throttling), 409 (locking conflict) or 500 through the app's error handler. Streaming
+    (``await request.respond()``): the session is saved and its cookie sent when the response starts, because
+    ``respond()`` runs the response middleware; changes made after that are not saved.
     """
 
     def __init__(
@@ -82,14 +91,18 @@ class Sessions:
             ),
         )
         app.ctx.sessions = self
-        # Load first among request middleware; save last among response middleware, after others had their say.
-        app.on_request(self._load, priority=1000)
-        app.on_response(self._save, priority=-1000)  # type: ignore[no-untyped-call]
+        app.on_request(self._load, priority=LOAD_PRIORITY)
+        app.on_response(self._save, priority=SAVE_PRIORITY)  # type: ignore[no-untyped-call]
+
+    @staticmethod
+    def _enabled(request: Request) -> bool:
+        # No route (404), or a route declared with ctx_sessions=False: no session, no store call.
+        route = request.route
+        return route is not None and getattr(route.ctx, "sessions", True) is not False
 
     async def _load(self, request: Request) -> None:
-        route = request.route
-        if route is None or getattr(route.ctx, "sessions", True) is False:
-            return  # no route (404), or a route declared with ctx_sessions=False: no session, no store call
+        if not self._enabled(request):
+            return
         try:
             request.ctx.session = await self.policy.load(request.cookies.get(self.policy.cookie.name))
         except SessionStoreError as exc:
@@ -98,6 +111,9 @@ class Sessions:
             raise SanicException(status_code=status_for_error(exc), quiet=True) from exc
 
     async def _save(self, request: Request, response: BaseHTTPResponse) -> BaseHTTPResponse | None:
+        if not self._enabled(request):
+            return None
+        _vary_on_cookie(response)
         session = getattr(request.ctx, "session", None)
         if session is None:
             return None
@@ -110,11 +126,19 @@ class Sessions:
             error = SanicException(status_code=status, quiet=True)
             error.__cause__ = exc
             answer = request.app.error_handler.response(request, error)  # type: ignore[no-untyped-call]
-            return await answer if inspect.isawaitable(answer) else answer  # type: ignore[no-any-return]
+            error_response: BaseHTTPResponse = await answer if inspect.isawaitable(answer) else answer
+            _vary_on_cookie(error_response)
+            return error_response
         self.policy.headers_sent(session)
         if cookie is not None:
             _apply_cookie(response, cookie)
         return None
+
+
+def _vary_on_cookie(response: BaseHTTPResponse) -> None:
+    vary = vary_on_cookie(response.headers.get("vary"))
+    if vary is not None:
+        response.headers["vary"] = vary
 
 
 def _apply_cookie(response: BaseHTTPResponse, cookie: CookieInstruction) -> None:

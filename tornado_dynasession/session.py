@@ -9,21 +9,27 @@ The Tornado mixin and the Sanic integration only translate this policy to their 
   ===========================  ===============================================  ==================
   state                        DynamoDB                                         cookie
   ===========================  ===============================================  ==================
-  modified or regenerated      one conditional PutItem (+ DeleteItem of the     set
-                               old id after a regenerate)
+  modified or regenerated      one conditional PutItem (+ a conditional PutItem set
+                               of the old id's tombstone after a regenerate)
   existing, unmodified         one conditional UpdateItem of ``Expires``        set (new lifetime)
                                unless it would move less than ``touch_after``
   new, unmodified              nothing                                          nothing
+  emptied (no keys left)       one DeleteItem (nothing for a new session)       cleared (if any)
   invalidated                  one DeleteItem                                   cleared
   ===========================  ===============================================  ==================
 
 Writes to an existing session are conditional on it still being live, so a logout racing another request never
-brings the session back: the loser's cookie is cleared instead.
+brings the session back. A request whose session vanished while it ran (a logout, an expiry, or a login that gave
+the session a new id) leaves the browser's cookie alone: the request that ended the session already set the cookie
+the browser should keep. A request that arrives with a cookie whose id a login has just replaced (a *superseded*
+id, see :meth:`DynamoDBStore.supersede`) gets an empty session that it may read but not store, and its response
+neither clears nor replaces the cookie, so that it cannot log the user out.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import re
 import secrets
@@ -40,12 +46,34 @@ from .errors import (
     SessionStoreError,
     StoreUnavailableError,
 )
-from .store import DEFAULT_MAX_AGE_SECONDS, DynamoDBStore, SessionRecord, check_max_age
+from .store import (
+    DEFAULT_MAX_AGE_SECONDS,
+    MAX_LIFETIME_SECONDS,
+    Absence,
+    DynamoDBStore,
+    SessionRecord,
+    check_max_age,
+)
 
-__all__ = ["CookieInstruction", "CookieOptions", "Session", "SessionPolicy", "new_session_id", "status_for_error"]
+logger = logging.getLogger("tornado_dynasession")
+
+__all__ = [
+    "CookieInstruction",
+    "CookieOptions",
+    "Session",
+    "SessionPolicy",
+    "new_session_id",
+    "status_for_error",
+    "vary_on_cookie",
+]
 
 _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 """The shape of :func:`new_session_id`: 32 random bytes, base64url without padding."""
+
+
+SUPERSEDED_GRACE_SECONDS = 60
+"""How long the id that a login replaced stays recognisable (as a tombstone, at most until its own expiry): long
+enough for every request that was already on its way with the old cookie to arrive."""
 
 
 def new_session_id() -> str:
@@ -66,6 +94,21 @@ def status_for_error(exc: SessionStoreError) -> int:
     return 500
 
 
+def vary_on_cookie(vary: str | None) -> str | None:
+    """The ``Vary`` header a session response must carry, given the one the application set (None: none): the
+    application's, with ``Cookie`` added. None when it already covers ``Cookie`` (or is ``*``).
+
+    A response that depends on the session depends on the Cookie request header: without ``Vary: Cookie`` a
+    shared cache could hand one user's page, or Set-Cookie, to another.
+    """
+    if not vary or not vary.strip():
+        return "Cookie"
+    fields = {field.strip().lower() for field in vary.split(",")}
+    if "cookie" in fields or "*" in fields:
+        return None
+    return f"{vary}, Cookie"
+
+
 class Session(dict[str, Any]):
     """The current request's session: a ``dict`` plus a little state.
 
@@ -81,6 +124,7 @@ class Session(dict[str, Any]):
         record: SessionRecord | None = None,
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         stale_cookie: bool = False,
+        superseded: bool = False,
     ) -> None:
         super().__init__(data or {})
         self._id = session_id
@@ -88,8 +132,10 @@ class Session(dict[str, Any]):
         self._max_age = max_age
         self._modified = False
         self._max_age_changed = False
-        self._destroy_ids: list[str] = []
+        # Ids to end once this session is saved: (id, None) to destroy, (id, expires_at) to supersede.
+        self._retired: list[tuple[str, int | None]] = []
         self._stale_cookie = stale_cookie
+        self._superseded = superseded
         self._touched = False
         self._cookie_sent = False
 
@@ -146,9 +192,10 @@ class Session(dict[str, Any]):
                 "sent. Call regenerate() before the first flush()."
             )
         if self._id is not None and self._record is not None:
-            self._destroy_ids.append(self._id)
+            self._retired.append((self._id, self._record.expires_at))
         self._id = new_session_id()
         self._record = None
+        self._superseded = False  # a login on a superseded cookie stores its new session like any other
         self._modified = True
 
     def invalidate(self) -> None:
@@ -158,7 +205,7 @@ class Session(dict[str, Any]):
         id (for a "you are logged out" message, say).
         """
         if self._id is not None and self._record is not None:
-            self._destroy_ids.append(self._id)
+            self._retired.append((self._id, None))
         self._stale_cookie = self._stale_cookie or self._id is not None
         self._id = None
         self._record = None
@@ -312,9 +359,9 @@ class SessionPolicy:
             None if absolute_max_age is None else check_max_age(absolute_max_age, "session absolute_max_age")
         )
         self.cookie = cookie or CookieOptions()
-        longest = max(self.max_age, self.absolute_max_age or 0)
-        # The signature's own age limit is a backstop; the store's Expires is what ends a session.
-        self._signature_max_age_days = max(31.0, longest / 86400 + 1)
+        # What ends a session is the stored item's Expires, whatever lifetime session.max_age gave it (up to the
+        # ten-year maximum): the signature's own age limit must never end one first.
+        self._signature_max_age_days = MAX_LIFETIME_SECONDS / 86400 + 1
 
     # -- the cookie ---------------------------------------------------------------------------------------------
 
@@ -361,22 +408,25 @@ class SessionPolicy:
 
     # -- load ---------------------------------------------------------------------------------------------------
 
-    def new_session(self, *, stale_cookie: bool = False) -> Session:
+    def new_session(self, *, stale_cookie: bool = False, superseded: bool = False) -> Session:
         """An empty, new session (no store call)."""
-        return Session(max_age=self.max_age, stale_cookie=stale_cookie)
+        return Session(max_age=self.max_age, stale_cookie=stale_cookie, superseded=superseded)
 
     async def load(self, cookie_value: str | None) -> Session:
         """The session for a request carrying ``cookie_value``: zero store calls unless the signature verifies,
-        then one GetItem. A missing, expired or corrupt stored session gives a new session.
+        then one GetItem. A missing, expired or corrupt stored session gives a new session, and its cookie is
+        cleared at the end of the request; a superseded one (the id a login replaced) gives a new session that
+        is not stored unless it is regenerated, and the cookie is left alone.
 
         Raises :class:`SessionStoreError` (for example :class:`StoreUnavailableError`) when the store fails.
         """
         session_id = self.session_id_from_cookie(cookie_value)
         if session_id is None:
             return self.new_session()
-        record = await self.store.load(session_id)
-        now = time.time()
-        if record is None or self._absolute_end(record) <= now:
+        record = await self.store.lookup(session_id)
+        if record is Absence.SUPERSEDED:
+            return self.new_session(superseded=True)
+        if not isinstance(record, SessionRecord) or self._absolute_end(record) <= time.time():
             return self.new_session(stale_cookie=True)
         return Session(
             record.data,
@@ -407,6 +457,15 @@ class SessionPolicy:
         store fails; the session is then unchanged in the store (a failed PutItem writes nothing).
         """
         now = time.time()
+        if session.modified and not session:
+            # Nothing left to keep: an empty session is not stored (a stored one is destroyed, its cookie cleared).
+            session.invalidate()
+        if session._superseded:
+            # The cookie names an id a login just replaced: this request must not log the user out.
+            if session.modified:
+                logger.info("session change not stored: the request's cookie was superseded by a login meanwhile")
+                session._modified = False
+            return None
         if session.modified:
             return await self._put(session, now, https)
         cookie: CookieInstruction | None = None
@@ -416,7 +475,7 @@ class SessionPolicy:
         elif record is None and session._stale_cookie and not session._cookie_sent:
             cookie = self._cookie(None, 0, now, https)
             session._stale_cookie = False
-        await self._destroy_old_ids(session)
+        await self._retire_old_ids(session)
         return cookie
 
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
@@ -435,9 +494,10 @@ class SessionPolicy:
         session._max_age_changed = False
         session._touched = True
         # The old record goes only once the new one is written: a failure in between loses nothing.
-        await self._destroy_old_ids(session)
+        await self._retire_old_ids(session)
         if saved is None:
-            return self._gone(session, now, https)
+            self._gone(session)
+            return None
         session._record = saved
         return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
 
@@ -453,20 +513,26 @@ class SessionPolicy:
             session._modified = True
             return await self._put(session, now, https)
         if not await self.store.touch(session_id, expires_at=expires_at):
-            return self._gone(session, now, https)
+            self._gone(session)
+            return None
         session._record = dataclasses.replace(record, expires_at=expires_at)
         return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
 
-    def _gone(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
-        """The stored session was destroyed (a logout) or expired while this request ran: never resurrect it."""
+    def _gone(self, session: Session) -> None:
+        """The stored session was destroyed (a logout), expired, or superseded (a login) while this request ran:
+        never resurrect it, and leave the cookie alone: whoever ended the session set the one the browser keeps."""
         session._id = None
         session._record = None
-        return None if session._cookie_sent else self._cookie(None, 0, now, https)
 
-    async def _destroy_old_ids(self, session: Session) -> None:
-        while session._destroy_ids:
-            await self.store.destroy(session._destroy_ids[0])
-            session._destroy_ids.pop(0)
+    async def _retire_old_ids(self, session: Session) -> None:
+        while session._retired:
+            old_id, superseded_until = session._retired[0]
+            if superseded_until is None:
+                await self.store.destroy(old_id)
+            else:
+                until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
+                await self.store.supersede(old_id, until=until)
+            session._retired.pop(0)
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""
