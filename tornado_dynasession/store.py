@@ -354,13 +354,45 @@ class DynamoDBStore:
         found = await self.lookup(sid)
         return found if isinstance(found, SessionRecord) else None
 
-    async def lookup(self, sid: str) -> SessionRecord | Absence:
-        """One GetItem, like :meth:`load`, but an absent session comes with the reason (an :class:`Absence`)."""
+    async def lookup(self, sid: str, *, refresh_to: int | None = None) -> SessionRecord | Absence:
+        """The live session, or why there is none (an :class:`Absence`), in one call.
+
+        Without ``refresh_to``, one GetItem, like :meth:`load`. With it, one conditional UpdateItem, like
+        :meth:`refresh`, that moves ``Expires`` of a live session to ``refresh_to`` (epoch seconds) on the way.
+        A refresh tells a missing item from an expired or corrupt one only where the server returns the item
+        with a failed condition (DynamoDB, moto); elsewhere (dynalite) all three are :attr:`Absence.MISSING`.
+        """
         key = self.key_for(sid)
-        item = await (await self._ready()).get(key, consistent_read=self.consistent_read)
+        backend = await self._ready()
+        if refresh_to is None:
+            item = await backend.get(key, consistent_read=self.consistent_read)
+            return Absence.MISSING if item is None else self._record_from_item(item, sid)
+        now = time.time()
+        refreshed, item = await backend.refresh(key, refresh_to, now=now, latest=int(now) + MAX_LIFETIME_SECONDS + 1)
         if item is None:
             return Absence.MISSING
-        return self._record_from_item(item, sid)
+        found = self._record_from_item(item, sid)
+        if not refreshed and isinstance(found, SessionRecord):
+            return self._corrupt(sid, "the item failed the live-session condition (attribute types)")
+        return found
+
+    async def refresh(
+        self, sid: str, max_age: float | None = None, *, expires_at: int | None = None
+    ) -> SessionRecord | None:
+        """One conditional UpdateItem that slides ``Expires`` to now + ``max_age`` seconds (the store's
+        ``max_age`` by default), or to ``expires_at``, and returns the live session as it then is; None when
+        there is no live session (missing, expired, corrupt or superseded).
+
+        The condition is checked by DynamoDB in the same call: the item must be live (``Expires`` after now and
+        at most ten years ahead) with a ``Session`` of type S or B, so a refresh never creates, resurrects or
+        extends a missing, expired or malformed item. DynamoDB bills one write unit per started KB of the item,
+        and nothing for the item it returns. The session policy makes this call for every request that reads a
+        session whose touch is due: the read and the touch in one.
+        """
+        if expires_at is None:
+            expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age))
+        found = await self.lookup(sid, refresh_to=expires_at)
+        return found if isinstance(found, SessionRecord) else None
 
     def _record_from_item(self, item: Item, sid: str) -> SessionRecord | Absence:
         names = self.names

@@ -52,6 +52,13 @@ class Backend(Protocol):
         """Set only ``Expires`` on an existing item; False when ``condition`` failed."""
         ...
 
+    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
+        """One UpdateItem that slides a live session's ``Expires`` to ``expires_at`` (see
+        :meth:`~tornado_dynasession.backends._expressions.ConditionWriter.apply_refresh`): ``(True, item)`` with the
+        item as it now is, or ``(False, item)`` when the condition failed, with the item as it was where the
+        server returns it, else None."""
+        ...
+
     async def delete(self, key: str) -> None:
         """Delete the item; deleting a missing item is not an error."""
         ...

@@ -67,6 +67,31 @@ class ConditionWriter:
             parts.append("attribute_not_exists(#v)" if condition.version == 0 else "#v = :ver")
         return " AND ".join(parts), attr_names
 
+    def apply_refresh(self, request: dict[str, Any], expires_at: int, *, now: float, latest: int) -> None:
+        """Write into an UpdateItem ``request`` the refresh of a session: ``SET Expires = expires_at`` on a live,
+        well-formed session (``now < Expires <= latest``, a ``Session`` of type S or B), answered with the item
+        as it then is (``ALL_NEW``), or as it was when the condition fails (``ALL_OLD``, where the server supports
+        it).
+
+        A superseded id's tombstone passes the condition but keeps its own expiry (``if_not_exists``), so the
+        one call also tells a superseded id from a missing one.
+        """
+        names = self._names
+        request["UpdateExpression"] = "SET #e = if_not_exists(#t, :exp)"
+        request["ConditionExpression"] = (
+            "#e > :now AND #e <= :latest AND (attribute_type(#s, :S) OR attribute_type(#s, :B) OR attribute_exists(#t))"
+        )
+        request["ExpressionAttributeNames"] = {"#e": names.expires, "#s": names.session, "#t": names.superseded}
+        request["ExpressionAttributeValues"] = {
+            ":exp": {"N": str(expires_at)},
+            ":now": {"N": repr(now)},
+            ":latest": {"N": str(latest)},
+            ":S": {"S": "S"},
+            ":B": {"S": "B"},
+        }
+        request["ReturnValues"] = "ALL_NEW"
+        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+
     def apply_touch(self, condition: Condition, request: dict[str, Any], expires_at: int) -> None:
         """Write ``condition`` and ``SET Expires = expires_at`` into an UpdateItem ``request``."""
         values = self.apply(condition, request)

@@ -77,6 +77,12 @@ def _from_wire(value: Any) -> ItemValue:
     return wire
 
 
+def _item_from_wire(raw: Any) -> Item | None:
+    if not isinstance(raw, dict) or not raw:
+        return None
+    return {name: _from_wire(value) for name, value in raw.items()}
+
+
 def map_client_error(
     exc: BaseException, *, operation: str, table: str, hash_key: str, endpoint: str | None
 ) -> Exception:
@@ -208,10 +214,7 @@ class AiobotocoreBackend:
             )
         except Exception as exc:
             raise self._error(exc, "GetItem") from exc
-        raw = response.get("Item")
-        if raw is None:
-            return None
-        return {name: _from_wire(value) for name, value in raw.items()}
+        return _item_from_wire(response.get("Item"))
 
     async def put(self, item: Item, condition: Condition | None) -> bool | None:
         """One PutItem, conditional when ``condition`` is given."""
@@ -247,6 +250,20 @@ class AiobotocoreBackend:
         except Exception as exc:
             raise self._error(exc, "UpdateItem") from exc
         return True
+
+    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
+        """One conditional UpdateItem that slides ``Expires`` and returns the item."""
+        kwargs: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
+        self._conditions.apply_refresh(kwargs, expires_at, now=now, latest=latest)
+        try:
+            response = await self._client.update_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False, _item_from_wire(exc.response.get("Item"))
+            raise self._error(exc, "UpdateItem") from exc
+        except Exception as exc:
+            raise self._error(exc, "UpdateItem") from exc
+        return True, _item_from_wire(response.get("Attributes"))
 
     async def delete(self, key: str) -> None:
         """One unconditional DeleteItem (idempotent)."""

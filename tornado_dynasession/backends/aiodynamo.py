@@ -145,6 +145,12 @@ def _from_wire(value: Any) -> ItemValue:
     return wire
 
 
+def _item_from_wire(raw: Any) -> Item | None:
+    if not isinstance(raw, dict) or not raw:
+        return None
+    return {name: _from_wire(value) for name, value in raw.items()}
+
+
 def _error_text(exc: BaseException) -> str:
     # aiodynamo passes the decoded error body (``{"__type": ..., "message": ...}``) as the exception's argument.
     body = exc.args[0] if exc.args else None
@@ -242,10 +248,7 @@ class AiodynamoBackend:
             response = await self._send(action="GetItem", payload=payload)
         except Exception as exc:
             raise self._error(exc, "GetItem") from exc
-        raw = response.get("Item")
-        if raw is None:
-            return None
-        return {name: _from_wire(value) for name, value in raw.items()}
+        return _item_from_wire(response.get("Item"))
 
     async def put(self, item: Item, condition: Condition | None) -> bool | None:
         """One PutItem, conditional when ``condition`` is given."""
@@ -280,6 +283,19 @@ class AiodynamoBackend:
         except Exception as exc:
             raise self._error(exc, "UpdateItem") from exc
         return True
+
+    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
+        """One conditional UpdateItem that slides ``Expires`` and returns the item."""
+        payload: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
+        self._conditions.apply_refresh(payload, expires_at, now=now, latest=latest)
+        try:
+            response = await self._send(action="UpdateItem", payload=payload)
+        except ConditionalCheckFailed as exc:
+            body = exc.args[0] if exc.args else None
+            return False, _item_from_wire(body.get("Item") if isinstance(body, dict) else None)
+        except Exception as exc:
+            raise self._error(exc, "UpdateItem") from exc
+        return True, _item_from_wire(response.get("Attributes"))
 
     async def delete(self, key: str) -> None:
         """One unconditional DeleteItem (idempotent)."""
