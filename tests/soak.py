@@ -42,11 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from tornado.web import decode_signed_value
 
 from tornado_dynasession import DynamoDBStore
 
-from .support import free_port
+from .support import free_port, session_id_in
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "soak.json"
@@ -234,8 +233,7 @@ class Client:
         """The session id inside the client's signed cookie."""
         if self.cookie is None:
             return None
-        decoded = decode_signed_value(SECRET, COOKIE, self.cookie.strip('"'))
-        return None if decoded is None else decoded.decode()
+        return session_id_in(SECRET, self.cookie, COOKIE)
 
 
 async def drive(base_url: str, clients: list[Client], duration: float) -> float:

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from tornado.web import decode_signed_value
 
 from tornado_dynasession.backends.aiobotocore import shared_session
 
@@ -213,6 +214,13 @@ def _is_past(expires: str) -> bool:
         return parsedate_to_datetime(expires) < datetime.now(timezone.utc)
     except (TypeError, ValueError):
         return False
+
+
+def session_id_in(secret: Any, cookie: str, name: str = "session") -> str | None:
+    """The session id inside a signed session cookie value (its lifetime fields dropped), or None if it does not
+    verify with ``secret``."""
+    decoded = decode_signed_value(secret, name, cookie.strip('"'))
+    return None if decoded is None else decoded.decode().split("|", 1)[0]
 
 
 def open_raw_client(endpoint_url: str) -> Any:

@@ -17,7 +17,7 @@ from tornado.web import create_signed_value, decode_signed_value
 from tornado_dynasession import DynamoDBStore
 
 from .conftest import SECRET, Serve
-from .support import Browser, DynamoProxy, Reply, open_raw_client
+from .support import Browser, DynamoProxy, Reply, open_raw_client, session_id_in
 
 
 def state(reply: Reply) -> dict[str, Any]:
@@ -34,9 +34,9 @@ def cookie_value(browser: Browser, name: str = "session") -> str:
 
 def session_id_of(browser: Browser, secret: str = SECRET, name: str = "session") -> str:
     """The session id inside the browser's signed cookie."""
-    decoded = decode_signed_value(secret, name, cookie_value(browser, name))
-    assert decoded is not None
-    return decoded.decode()
+    session_id = session_id_in(secret, cookie_value(browser, name), name)
+    assert session_id is not None
+    return session_id
 
 
 async def start_session(serve: Serve, proxy: DynamoProxy, **options: Any) -> Browser:
@@ -74,14 +74,14 @@ async def test_new_modified_session_costs_one_putitem_and_sets_the_cookie(serve:
     assert reply.cookie() is not None
 
 
-async def test_valid_cookie_costs_one_getitem_and_a_modification_one_putitem(serve: Serve, proxy: DynamoProxy) -> None:
+async def test_valid_cookie_costs_one_read_and_a_modification_one_putitem(serve: Serve, proxy: DynamoProxy) -> None:
     browser = await start_session(serve, proxy)
     reply = await browser.get("/counter")
     assert state(reply)["data"] == {"count": 2}
-    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
 
 
-async def test_unmodified_session_is_touched_with_one_updateitem_and_the_cookie_resent(
+async def test_a_read_is_one_updateitem_that_slides_the_expiry_without_resending_a_fresh_cookie(
     serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
 ) -> None:
     browser = await start_session(serve, proxy, max_age=100)
@@ -92,11 +92,29 @@ async def test_unmodified_session_is_touched_with_one_updateitem_and_the_cookie_
     proxy.reset()
     reply = await browser.get("/read")
     assert state(reply)["data"] == {"count": 1}
-    assert dict(proxy.calls) == {"GetItem": 1, "UpdateItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1}
     after = await counted_store.load(sid)
     assert after is not None and after.expires_at > before.expires_at
+    assert reply.cookie() is None  # the browser keeps the cookie one lifetime past the expiry it was sent with
+
+
+async def test_the_cookie_is_renewed_once_per_lifetime_after_a_getitem_checks_the_session(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy, max_age=4)
+    sid = session_id_of(browser)
+    await asyncio.sleep(2.2)
+    assert (await browser.get("/read")).cookie() is None  # slid, cookie still good for 6 s
+    await asyncio.sleep(3.0)  # past the expiry the cookie was sent with: the session lives on through the slide
+    proxy.reset()
+    reply = await browser.get("/read")
+    assert state(reply)["data"] == {"count": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "GetItem": 1}
+    record = await counted_store.load(sid)
+    assert record is not None
     cookie = reply.cookie()
-    assert cookie is not None and 98 <= int(cookie["max-age"]) <= 100
+    assert cookie is not None and 6 <= int(cookie["max-age"]) <= 8
+    assert _payload(cookie) == f"{sid}|{record.expires_at}||"
 
 
 async def test_touch_after_skips_touches_that_would_move_expiry_too_little(serve: Serve, proxy: DynamoProxy) -> None:
@@ -111,8 +129,100 @@ async def test_touch_after_touches_once_expiry_would_move_far_enough(serve: Serv
     browser = await start_session(serve, proxy, touch_after=1)
     await asyncio.sleep(2.1)
     reply = await browser.get("/read")
-    assert dict(proxy.calls) == {"GetItem": 1, "UpdateItem": 1}
+    # the slide, and a GetItem that checks the session is still live before the cookie tells the new expiry
+    assert dict(proxy.calls) == {"UpdateItem": 1, "GetItem": 1}
     assert reply.cookie() is not None
+
+
+def _id_only_cookie(sid: str) -> dict[str, str]:
+    """A cookie as versions before the lifetime-carrying format signed it: the id alone."""
+    return {"session": create_signed_value(SECRET, "session", sid).decode()}
+
+
+def _payload(cookie: dict[str, str] | None) -> str:
+    assert cookie is not None
+    decoded = decode_signed_value(SECRET, "session", cookie["value"].strip('"'))
+    assert decoded is not None
+    return decoded.decode()
+
+
+async def test_a_cookie_that_carries_only_the_id_still_works_and_is_resent_with_its_lifetime(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy, max_age=100)
+    sid = session_id_of(browser)
+    reply = await browser.get("/read", cookies=_id_only_cookie(sid))
+    assert state(reply)["data"] == {"count": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "GetItem": 1}  # once: the cookie is re-sent with its lifetime
+    record = await counted_store.load(sid)
+    assert record is not None
+    assert _payload(reply.cookie()) == f"{sid}|{record.expires_at}||"
+
+
+async def test_an_id_only_cookie_of_a_remember_me_session_keeps_its_long_lifetime(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    await browser.get(f"/max-age?seconds={90 * 86400}")
+    sid = session_id_of(browser)
+    proxy.reset()
+    reply = await browser.get("/read", cookies=_id_only_cookie(sid))
+    # the id-only cookie cannot say the lifetime: the read assumes the default, then one more call corrects it
+    assert dict(proxy.calls) == {"UpdateItem": 2, "GetItem": 1}
+    record = await counted_store.load(sid)
+    assert record is not None and record.expires_at >= time.time() + 90 * 86400 - 5
+    assert _payload(reply.cookie()) == f"{sid}|{record.expires_at}|{90 * 86400}|"
+    proxy.reset()
+    await browser.get("/read", cookies={"session": reply.cookie()["value"]})  # type: ignore[index]
+    assert dict(proxy.calls) == {"UpdateItem": 1}  # the cookie now carries the lifetime
+
+
+async def test_a_remember_me_session_read_costs_one_call(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    cookie = (await browser.get(f"/max-age?seconds={90 * 86400}")).cookie()
+    assert cookie is not None and int(cookie["max-age"]) >= 2 * 90 * 86400 - 5
+    proxy.reset()
+    await browser.get("/read")
+    assert dict(proxy.calls) == {"UpdateItem": 1}
+    record = await counted_store.load(session_id_of(browser))
+    assert record is not None and record.expires_at >= time.time() + 90 * 86400 - 5
+
+
+@pytest.mark.parametrize("touch_after", [0, 60])
+@pytest.mark.parametrize("stored", ["missing", "expired", "corrupt"])
+async def test_a_cookie_without_a_live_session_costs_one_call_and_is_cleared(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore, touch_after: int, stored: str
+) -> None:
+    browser = await start_session(serve, proxy, touch_after=touch_after)
+    sid = session_id_of(browser)
+    async with open_raw_client(counted_store.endpoint_url) as client:
+        key = {"SessionID": {"S": counted_store.key_for(sid)}}
+        if stored == "missing":
+            await client.delete_item(TableName=counted_store.table, Key=key)
+        elif stored == "expired":
+            await client.update_item(
+                TableName=counted_store.table,
+                Key=key,
+                UpdateExpression="SET Expires = :past",
+                ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 1)}},
+            )
+        else:
+            await client.update_item(
+                TableName=counted_store.table,
+                Key=key,
+                UpdateExpression="SET #s = :bad",
+                ExpressionAttributeNames={"#s": "Session"},
+                ExpressionAttributeValues={":bad": {"S": "{not json"}},
+            )
+    proxy.reset()
+    reply = await browser.get("/read")
+    assert state(reply)["new"] is True
+    assert proxy.count() == 1
+    assert proxy.calls["UpdateItem" if touch_after == 0 else "GetItem"] == 1
+    cookie = reply.cookie()
+    assert cookie is not None and cookie["value"] in ("", '""')
 
 
 # -- forged and foreign cookies -----------------------------------------------------------------------------------
@@ -166,6 +276,8 @@ async def test_rotating_away_from_a_plain_secret_keeps_sessions_as_key_version_0
     rotated = await serve(secret={0: plain, 1: "new-secret-" + "n" * 30}, key_version=1)
     reply = await rotated.get("/read", cookies=old.cookies)
     assert state(reply)["data"] == {"count": 1}
+    reply = await rotated.get("/counter", cookies=old.cookies)
+    assert state(reply)["data"] == {"count": 2}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"].strip('"').startswith("2|1:1|")  # re-signed with the new key
 
@@ -189,7 +301,7 @@ async def test_cookie_is_httponly_lax_rooted_and_not_secure_over_plain_http(serv
     assert cookie["samesite"].lower() == "lax"
     assert cookie["path"] == "/"
     assert "secure" not in cookie
-    assert 295 <= int(cookie["max-age"]) <= 300
+    assert 595 <= int(cookie["max-age"]) <= 600  # one lifetime past the session's expiry
 
 
 async def test_cookie_is_secure_when_the_request_came_over_https(serve: Serve, proxy: DynamoProxy) -> None:
@@ -251,8 +363,8 @@ async def test_activity_slides_the_expiry_forward(serve: Serve, proxy: DynamoPro
 async def test_absolute_max_age_ends_an_active_session(serve: Serve, proxy: DynamoProxy) -> None:
     browser = await start_session(serve, proxy, max_age=60, absolute_max_age=3)
     await asyncio.sleep(1)
-    reply = await browser.get("/read")
-    assert state(reply)["data"] == {"count": 1}
+    reply = await browser.get("/counter")
+    assert state(reply)["data"] == {"count": 2}
     cookie = reply.cookie()
     assert cookie is not None and 1 <= int(cookie["max-age"]) <= 3  # capped at the absolute end, not 60
     await asyncio.sleep(2.5)
@@ -274,9 +386,9 @@ async def test_a_remember_me_session_outlives_the_default_signature_age_of_31_da
 async def test_per_session_max_age_is_kept_for_later_requests(serve: Serve, proxy: DynamoProxy) -> None:
     browser = await start_session(serve, proxy)
     first = (await browser.get("/max-age?seconds=3600")).cookie()
-    assert first is not None and 3595 <= int(first["max-age"]) <= 3600
-    later = (await browser.get("/read")).cookie()
-    assert later is not None and 3595 <= int(later["max-age"]) <= 3600
+    assert first is not None and 7195 <= int(first["max-age"]) <= 7200
+    later = (await browser.get("/counter")).cookie()
+    assert later is not None and 7195 <= int(later["max-age"]) <= 7200
 
 
 # -- modifications ------------------------------------------------------------------------------------------------
@@ -299,7 +411,7 @@ async def test_regenerate_changes_the_id_keeps_the_data_and_retires_the_old_reco
     assert state(reply)["data"] == {"count": 1, "user": "alice"}
     assert session_id_of(browser) != old_id
     # the new session, then the old id's tombstone (a DeleteItem's cost: one write of a small item)
-    assert dict(proxy.calls) == {"GetItem": 1, "PutItem": 2}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 2}
     assert await counted_store.get(old_id) is None
     tombstone = await _raw_item(counted_store, old_id)
     assert tombstone is not None and "Session" not in tombstone and "Superseded" in tombstone
@@ -312,7 +424,7 @@ async def test_invalidate_deletes_the_record_and_clears_the_cookie(serve: Serve,
     old_cookies = dict(browser.cookies)
     reply = await browser.get("/logout")
     assert state(reply) == {"id": None, "new": True, "data": {}}
-    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
     assert "session" not in browser.cookies
@@ -367,11 +479,13 @@ async def test_a_request_arriving_with_the_pre_login_cookie_leaves_the_new_cooki
     late_read = await browser.get("/read", cookies=old_cookies)
     assert state(late_read) == {"id": None, "new": True, "data": {}}
     assert late_read.cookie() is None
+    tombstone = await _raw_item(counted_store, old_id)
     proxy.reset()
     late_write = await browser.get("/counter", cookies=old_cookies)
     assert state(late_write)["data"] == {"count": 1}
     assert late_write.cookie() is None
-    assert proxy.count("PutItem", "UpdateItem", "DeleteItem") == 0  # nothing stored under any id
+    assert dict(proxy.calls) == {"UpdateItem": 1}  # the read, which leaves a tombstone as it is; nothing stored
+    assert await _raw_item(counted_store, old_id) == tombstone
     assert await counted_store.get(old_id) is None
     assert state(await browser.get("/read"))["data"] == {"count": 1, "user": "alice"}
 
@@ -413,7 +527,7 @@ async def test_clearing_a_stored_session_destroys_it_and_clears_the_cookie(
     sid = session_id_of(browser)
     reply = await browser.get("/clear")
     assert state(reply)["data"] == {}
-    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
     assert await _raw_item(counted_store, sid) is None
@@ -425,7 +539,7 @@ async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
     browser = await start_session(serve, proxy)
     sid = session_id_of(browser)
     reply = await browser.get("/delete?key=count")
-    assert dict(proxy.calls) == {"GetItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
     assert reply.cookie() is not None and "session" not in browser.cookies
     assert await _raw_item(counted_store, sid) is None
 

@@ -11,15 +11,17 @@ from .errors import (
     TableNotFoundError,
 )
 from .mixin import SessionMixin
-from .session import CookieOptions, Session, SessionPolicy
-from .store import DynamoDBStore, SessionRecord
+from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
+from .store import Absence, DynamoDBStore, SessionRecord
 from .tables import TableSetup, create_table
 
 __all__ = [
+    "Absence",
     "Codec",
     "CodecError",
     "CompressedCodec",
     "ConfigurationError",
+    "CookieClaims",
     "CookieOptions",
     "DynamoDBStore",
     "EncryptedCodec",
@@ -36,6 +38,7 @@ __all__ = [
     "TableNotFoundError",
     "TableSetup",
     "create_table",
+    "new_session_id",
 ]
 
 __version__ = "0.1.0"

@@ -179,6 +179,9 @@ class SessionMixin(_HandlerBase):
         """
         if self._session is None or self._session_saved:
             return super().finish(chunk)
+        if self._session_flush_task is None and not self.session_policy.has_work(self._session):
+            self._session_saved = True  # a read-only request: nothing to save, so nothing to wait for
+            return super().finish(chunk)
         if self._finished:
             raise RuntimeError("finish() called twice")
         if chunk is not None:

@@ -2,8 +2,10 @@
 
 The Tornado mixin and the Sanic integration only translate this policy to their hooks. Per request:
 
-- **load**: no cookie, or one that fails signature verification, costs zero store calls; a valid one costs one
-  GetItem (:meth:`SessionPolicy.load`).
+- **load** (:meth:`SessionPolicy.load`), at most one call: no cookie, or one that fails signature verification,
+  costs none. The signed cookie carries the session's lifetime as it was when the cookie was sent, so the policy
+  knows before any call whether the expiry is due to move: if it is (always with ``touch_after=0``), one
+  conditional UpdateItem slides ``Expires`` and returns the session; if not, one GetItem.
 - **save** (:meth:`SessionPolicy.save`), decided at the end of the request, makes at most one write:
 
   ===========================  ===============================================  ==================
@@ -11,8 +13,9 @@ The Tornado mixin and the Sanic integration only translate this policy to their 
   ===========================  ===============================================  ==================
   modified or regenerated      one conditional PutItem (+ a conditional PutItem set
                                of the old id's tombstone after a regenerate)
-  existing, unmodified         one conditional UpdateItem of ``Expires``        set (new lifetime)
-                               unless it would move less than ``touch_after``
+  existing, unmodified         nothing (the load already slid the expiry; a     renewed once per
+                               GetItem checks it is still live before the       lifetime (or per
+                               cookie is renewed)                               slide: touch_after)
   new, unmodified              nothing                                          nothing
   emptied (no keys left)       one DeleteItem (nothing for a new session)       cleared (if any)
   invalidated                  one DeleteItem                                   cleared
@@ -125,6 +128,7 @@ class Session(dict[str, Any]):
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         stale_cookie: bool = False,
         superseded: bool = False,
+        cookie_due: bool = False,
     ) -> None:
         super().__init__(data or {})
         self._id = session_id
@@ -136,7 +140,8 @@ class Session(dict[str, Any]):
         self._retired: list[tuple[str, int | None]] = []
         self._stale_cookie = stale_cookie
         self._superseded = superseded
-        self._touched = False
+        # The load slid Expires and the cookie's lifetime needs renewing: re-send it, if the session is still live.
+        self._cookie_due = cookie_due
         self._cookie_sent = False
 
     # -- state ------------------------------------------------------------------------------------------------
@@ -294,7 +299,8 @@ class CookieInstruction:
     """What the adapter must do with the session cookie on this response.
 
     ``value`` is None for a cookie to clear. ``max_age_seconds`` and ``expires_at`` (epoch seconds) give its
-    lifetime: the stored session's expiry.
+    lifetime in the browser: one session lifetime past the stored session's expiry (at most its absolute end), so
+    that slides between two sends of the cookie never leave the browser without it.
     """
 
     name: str
@@ -308,6 +314,47 @@ class CookieInstruction:
     httponly: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class CookieClaims:
+    """What a verified session cookie says, besides the id: the session's lifetime as it was when the cookie was
+    sent, so that the policy knows before any store call whether the expiry is due to move.
+
+    :param session_id: the session id.
+    :param expires_at: the stored session's ``Expires`` when the cookie was sent (epoch seconds); None for a
+        cookie that carries only the id (written by an earlier version).
+    :param max_age: the session's own lifetime in seconds (``session.max_age``); None for the default.
+    :param absolute_end: when the absolute lifetime ends (epoch seconds); None when there is none.
+    """
+
+    session_id: str
+    expires_at: int | None = None
+    max_age: int | None = None
+    absolute_end: int | None = None
+
+    def payload(self) -> str:
+        """The signed text: the id alone, or ``id|expires_at|max_age|absolute_end`` (empty fields for None)."""
+        if self.expires_at is None:
+            return self.session_id
+        return "|".join((self.session_id, str(self.expires_at), _field(self.max_age), _field(self.absolute_end)))
+
+    @classmethod
+    def parse(cls, payload: str) -> CookieClaims | None:
+        """The claims in a signed payload, or None when it is not one this policy wrote."""
+        session_id, *fields = payload.split("|")
+        if not _SESSION_ID.fullmatch(session_id):
+            return None
+        if not fields:
+            return cls(session_id)
+        if len(fields) != 3 or not fields[0].isdigit() or not all(f == "" or f.isdigit() for f in fields[1:]):
+            return None
+        expires_at, max_age, absolute_end = (int(f) if f else None for f in fields)
+        return cls(session_id, expires_at, max_age or None, absolute_end)
+
+
+def _field(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
 CookieSecret = str | bytes | Mapping[int, str] | Mapping[int, bytes]
 
 
@@ -319,8 +366,10 @@ class SessionPolicy:
     :param key_version: with a dict ``secret``: the version to sign with; cookies signed with any listed version
         verify.
     :param max_age: the default session lifetime in seconds, from the last request (sliding expiration).
-    :param touch_after: skip the touch (an UpdateItem) when it would move the expiry by less than this many
-        seconds. 0 touches on every request.
+    :param touch_after: read with a GetItem, without moving the expiry, when the move would be less than this many
+        seconds since the cookie was last sent; 0 slides the expiry on every request. Either way a read is one
+        call: a strongly consistent GetItem costs a read unit per started 4 KB, a slide a write unit per started
+        KB, and a write unit costs five read units.
     :param absolute_max_age: end every session this many seconds after its creation, whatever the activity; None
         for no absolute limit.
     :param cookie: the cookie's attributes.
@@ -365,10 +414,12 @@ class SessionPolicy:
 
     # -- the cookie ---------------------------------------------------------------------------------------------
 
-    def sign(self, session_id: str) -> str:
-        """The cookie value for ``session_id``: Tornado's signed-value format v2 (HMAC-SHA256)."""
+    def sign(self, session_id: str | CookieClaims) -> str:
+        """The cookie value for a session id, or for the id and its lifetime (:class:`CookieClaims`): Tornado's
+        signed-value format v2 (HMAC-SHA256)."""
+        claims = session_id if isinstance(session_id, CookieClaims) else CookieClaims(session_id)
         return create_signed_value(
-            self._secret, self.cookie.name, session_id, version=2, key_version=self.key_version
+            self._secret, self.cookie.name, claims.payload(), version=2, key_version=self.key_version
         ).decode()
 
     def session_id_from_cookie(self, value: str | None) -> str | None:
@@ -376,6 +427,12 @@ class SessionPolicy:
 
         Pure computation: no store call.
         """
+        claims = self.read_cookie(value)
+        return None if claims is None else claims.session_id
+
+    def read_cookie(self, value: str | None) -> CookieClaims | None:
+        """What a signed cookie value says (:class:`CookieClaims`), or None for a missing, forged, garbled or
+        foreign one. Pure computation: no store call."""
         if not value or len(value) > 512:
             return None
         try:
@@ -387,10 +444,10 @@ class SessionPolicy:
         if decoded is None:
             return None
         try:
-            session_id = decoded.decode("ascii")
+            payload = decoded.decode("ascii")
         except UnicodeDecodeError:
             return None
-        return session_id if _SESSION_ID.fullmatch(session_id) else None
+        return CookieClaims.parse(payload)
 
     def _cookie(self, value: str | None, expires_at: int, now: float, https: bool) -> CookieInstruction:
         options = self.cookie
@@ -413,32 +470,86 @@ class SessionPolicy:
         return Session(max_age=self.max_age, stale_cookie=stale_cookie, superseded=superseded)
 
     async def load(self, cookie_value: str | None) -> Session:
-        """The session for a request carrying ``cookie_value``: zero store calls unless the signature verifies,
-        then one GetItem. A missing, expired or corrupt stored session gives a new session, and its cookie is
-        cleared at the end of the request; a superseded one (the id a login replaced) gives a new session that
-        is not stored unless it is regenerated, and the cookie is left alone.
+        """The session for a request carrying ``cookie_value``, in at most one store call.
 
-        Raises :class:`SessionStoreError` (for example :class:`StoreUnavailableError`) when the store fails.
+        - No cookie, or one that fails signature verification: zero calls, a new session.
+        - A valid cookie whose expiry is due to move (always with ``touch_after=0``): one conditional
+          UpdateItem that slides ``Expires`` and returns the session (:meth:`DynamoDBStore.lookup` with
+          ``refresh_to``). The cookie tells the session's lifetime, so the new expiry is known before the call.
+        - A valid cookie whose touch is not yet due: one GetItem.
+
+        A missing, expired or corrupt stored session gives a new session, and its cookie is cleared at the end of
+        the request; a superseded one (the id a login replaced) gives a new session that is not stored unless it
+        is regenerated, and the cookie is left alone. Raises :class:`SessionStoreError` (for example
+        :class:`StoreUnavailableError`) when the store fails.
         """
-        session_id = self.session_id_from_cookie(cookie_value)
-        if session_id is None:
+        claims = self.read_cookie(cookie_value)
+        if claims is None:
             return self.new_session()
-        record = await self.store.lookup(session_id)
-        if record is Absence.SUPERSEDED:
-            return self.new_session(superseded=True)
-        if not isinstance(record, SessionRecord) or self._absolute_end(record) <= time.time():
+        now = time.time()
+        absolute_end = claims.absolute_end if self.absolute_max_age is not None else None
+        if absolute_end is not None and absolute_end <= now:
             return self.new_session(stale_cookie=True)
+        target = math.ceil(now + (claims.max_age or self.max_age))
+        if absolute_end is not None:
+            target = min(target, absolute_end)
+        due = claims.expires_at is None or target - claims.expires_at >= self.touch_after
+        if due and absolute_end is not None and claims.expires_at == target == absolute_end:
+            due = False  # pinned at the absolute end: there is nothing left to slide
+        session_id = claims.session_id
+        found = await self.store.lookup(session_id, refresh_to=target if due else None)
+        if found is Absence.SUPERSEDED:
+            return self.new_session(superseded=True)
+        if not isinstance(found, SessionRecord) or self._absolute_end(found) <= now:
+            return self.new_session(stale_cookie=True)
+        record = found
+        cookie_due = False
+        if due:
+            wanted = self._expires_at(now, record.max_age or self.max_age, record.created_at)
+            if wanted != record.expires_at:
+                # The cookie's lifetime was out of date (a cookie from before it carried one, or session.max_age
+                # changed meanwhile): a second call, once, puts the expiry where the stored lifetime says.
+                if not await self.store.touch(session_id, expires_at=wanted):
+                    return self.new_session(stale_cookie=True)
+                record = dataclasses.replace(record, expires_at=wanted)
+            cookie_due = self._cookie_due(claims, self._claims(session_id, record), now)
         return Session(
             record.data,
             session_id=session_id,
             record=record,
             max_age=record.max_age if record.max_age is not None else self.max_age,
+            cookie_due=cookie_due,
+        )
+
+    def _cookie_due(self, sent: CookieClaims, current: CookieClaims, now: float) -> bool:
+        """Whether a request that slid the expiry must re-send the cookie.
+
+        Not on every slide: a re-send at the end of a request may replace a newer cookie (a login that finished
+        meanwhile), so it is verified with a GetItem first, and kept rare. The browser keeps the cookie one
+        lifetime past the expiry it was sent with, so with ``touch_after=0`` it needs renewing once per lifetime;
+        with ``touch_after`` the cookie must tell each slide, or every later request would slide again; and it
+        must tell a lifetime that changed.
+        """
+        return (
+            self.touch_after > 0
+            or sent.expires_at is None
+            or now >= sent.expires_at
+            or (sent.max_age, sent.absolute_end) != (current.max_age, current.absolute_end)
         )
 
     def _absolute_end(self, record: SessionRecord) -> float:
         if self.absolute_max_age is None or record.created_at is None:
             return math.inf
         return record.created_at + self.absolute_max_age
+
+    def _claims(self, session_id: str, record: SessionRecord) -> CookieClaims:
+        absolute_end = self._absolute_end(record)
+        return CookieClaims(
+            session_id,
+            expires_at=record.expires_at,
+            max_age=record.max_age,
+            absolute_end=None if absolute_end == math.inf else int(absolute_end),
+        )
 
     def _expires_at(self, now: float, max_age: float, created_at: int | None) -> int:
         expires_at = math.ceil(now + max_age)
@@ -448,6 +559,20 @@ class SessionPolicy:
 
     # -- save ---------------------------------------------------------------------------------------------------
 
+    def has_work(self, session: Session) -> bool:
+        """Whether :meth:`save` has anything to do for ``session``: a write, a cookie to set, renew or clear.
+
+        False for the common read-only request (its one call was the load): an adapter may then end the response
+        at once, without awaiting :meth:`save`.
+        """
+        return bool(
+            session._modified
+            or session._max_age_changed
+            or session._cookie_due
+            or session._retired
+            or (session._stale_cookie and not session._cookie_sent)
+        )
+
     async def save(self, session: Session, *, https: bool) -> CookieInstruction | None:
         """Make the session's single write, and say what to do with the cookie (None: leave it alone).
 
@@ -456,6 +581,8 @@ class SessionPolicy:
         changed in between; the cookie can then no longer change). Raises :class:`SessionStoreError` when the
         store fails; the session is then unchanged in the store (a failed PutItem writes nothing).
         """
+        if not self.has_work(session):
+            return None
         now = time.time()
         if session.modified and not session:
             # Nothing left to keep: an empty session is not stored (a stored one is destroyed, its cookie cleared).
@@ -466,12 +593,15 @@ class SessionPolicy:
                 logger.info("session change not stored: the request's cookie was superseded by a login meanwhile")
                 session._modified = False
             return None
-        if session.modified:
+        if session.modified or session._max_age_changed:
+            # A new lifetime is a change too: the item must store it (MaxAge) for later requests.
             return await self._put(session, now, https)
         cookie: CookieInstruction | None = None
         record = session.record
-        if record is not None and session.id is not None and not session._touched:
-            cookie = await self._touch(session, record, session.id, now, https)
+        if record is not None and session.id is not None and session._cookie_due:
+            session._cookie_due = False
+            if not session._cookie_sent:
+                cookie = await self._renew_cookie(session, session.id, now, https)
         elif record is None and session._stale_cookie and not session._cookie_sent:
             cookie = self._cookie(None, 0, now, https)
             session._stale_cookie = False
@@ -492,31 +622,34 @@ class SessionPolicy:
         )
         session._modified = False
         session._max_age_changed = False
-        session._touched = True
+        session._cookie_due = False
         # The old record goes only once the new one is written: a failure in between loses nothing.
         await self._retire_old_ids(session)
         if saved is None:
             self._gone(session)
             return None
         session._record = saved
-        return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
+        return None if session._cookie_sent else self._session_cookie(session_id, saved, now, https)
 
-    async def _touch(
-        self, session: Session, record: SessionRecord, session_id: str, now: float, https: bool
+    async def _renew_cookie(
+        self, session: Session, session_id: str, now: float, https: bool
     ) -> CookieInstruction | None:
-        expires_at = self._expires_at(now, session.max_age, record.created_at)
-        if not session._max_age_changed and expires_at - record.expires_at < self.touch_after:
-            return None
-        session._touched = True
-        if session._max_age_changed:
-            # The lifetime itself changed: rewrite the item so that MaxAge is stored for later requests.
-            session._modified = True
-            return await self._put(session, now, https)
-        if not await self.store.touch(session_id, expires_at=expires_at):
+        # One GetItem: a login may have superseded the session since the load, and re-sending the old id's cookie
+        # would then log the user out.
+        current = await self.store.lookup(session_id)
+        if not isinstance(current, SessionRecord):
             self._gone(session)
             return None
-        session._record = dataclasses.replace(record, expires_at=expires_at)
-        return None if session._cookie_sent else self._cookie(self.sign(session_id), expires_at, now, https)
+        session._record = current
+        return self._session_cookie(session_id, current, now, https)
+
+    def _session_cookie(self, session_id: str, record: SessionRecord, now: float, https: bool) -> CookieInstruction:
+        claims = self._claims(session_id, record)
+        browser_expiry = record.expires_at + math.ceil(record.max_age or self.max_age)
+        if claims.absolute_end is not None:
+            browser_expiry = min(browser_expiry, claims.absolute_end)
+        browser_expiry = min(browser_expiry, math.ceil(now + MAX_LIFETIME_SECONDS))
+        return self._cookie(self.sign(claims), browser_expiry, now, https)
 
     def _gone(self, session: Session) -> None:
         """The stored session was destroyed (a logout), expired, or superseded (a login) while this request ran:
