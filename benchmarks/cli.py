@@ -14,9 +14,10 @@ import contextlib
 import datetime
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,11 @@ from tornado_dynasession.tables import create_table, delete_table
 
 from .chart import write_chart
 from .console import make_progress, print_document
+from .cost import PRICES, express_store_rows, one_call_targets
 from .e2e import CASES, DEFAULT_APP, E2ESettings, run_e2e
 from .machine import describe_machine, describe_server
 from .payloads import PAYLOADS, encoded_size
-from .report import issue7_targets, load_before, write_json, write_markdown
+from .report import backend_targets, load_before, write_json, write_markdown
 from .runner import OPS, MicroPlan, MicroRunner
 from .seed import Seeder
 from .variants import REGISTRY, BenchContext, Variant, is_loopback, ordered
@@ -39,8 +41,9 @@ __all__ = ["main", "parse_args"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
-BEFORE_ISSUE7 = RESULTS_DIR / "before-issue7.json"
-"""The committed full run from before issue 7 (client CPU tuning, aiodynamo backend): the "before" of its targets."""
+BEFORE_CLIENT_TUNING = RESULTS_DIR / "before-client-tuning.json"
+"""The committed full run from before the client CPU tuning and the aiodynamo backend: the "before" of the backend
+targets."""
 
 FULL = MicroPlan(rounds=8, ops_per_batch=220, warmup_ops=200, payloads=("small", "large"))
 """The full run's plan: 1,760 operations per variant and cell in 8 short rounds (short, so that a burst of load
@@ -124,7 +127,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
     out = parser.add_argument_group("output")
     out.add_argument(
-        "--output-dir", type=Path, default=RESULTS_DIR, help=f"where latest.json/.md/.png go (default {RESULTS_DIR})"
+        "--output-dir",
+        type=Path,
+        default=None,
+        help=f"where latest.json/.md/.png go (default {RESULTS_DIR}; with --quick, a new temporary folder, so that a "
+        "smoke run never overwrites the committed results)",
     )
     out.add_argument("--machine-name", help="how the report names this machine (default: CPU, cores, memory)")
     args = parser.parse_args(argv)
@@ -162,6 +169,7 @@ class Settings:
     output_dir: Path
     machine_name: str | None
     quick: bool
+    output_dir_is_temporary: bool = False
 
 
 def resolve(args: argparse.Namespace) -> Settings:
@@ -187,6 +195,9 @@ def resolve(args: argparse.Namespace) -> Settings:
             generator=args.load_generator,
             cases=CASES,
         )
+    output_dir = args.output_dir
+    if output_dir is None:
+        output_dir = Path(tempfile.mkdtemp(prefix="tornado_dynasession-bench-quick-")) if args.quick else RESULTS_DIR
     return Settings(
         plan=plan,
         variants=ordered(args.variants) if args.variants else ordered(),
@@ -196,9 +207,10 @@ def resolve(args: argparse.Namespace) -> Settings:
         table=args.table,
         hash_key=args.hash_key,
         aiodynamo_http=args.aiodynamo_http,
-        output_dir=args.output_dir,
+        output_dir=output_dir,
         machine_name=args.machine_name,
         quick=args.quick,
+        output_dir_is_temporary=args.quick and args.output_dir is None,
     )
 
 
@@ -347,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(
         f"benchmarking against {'dynalite at ' if server else ''}{endpoint_url}"
         f"{' (quick mode)' if settings.quick else ''}; results go to {settings.output_dir}"
+        f"{' (a new temporary folder: pass --output-dir to choose one)' if settings.output_dir_is_temporary else ''}"
     )
     try:
         document = asyncio.run(run(settings, endpoint_url, server is not None, console, phases))
@@ -355,7 +368,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.stop()
     phases["total"] = round(time.monotonic() - started, 2)
     document["duration_s"] = phases["total"]
-    document["issue7_targets"] = issue7_targets(document, load_before(BEFORE_ISSUE7), BEFORE_ISSUE7.name)
+    document["backend_targets"] = backend_targets(
+        document, load_before(BEFORE_CLIENT_TUNING), BEFORE_CLIENT_TUNING.name
+    )
+    document["prices"] = asdict(PRICES)
+    document["express_store_computed"] = express_store_rows(document["e2e"])
+    document["one_call_targets"] = one_call_targets(document["e2e"])
 
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     json_path = settings.output_dir / "latest.json"

@@ -114,7 +114,7 @@ def print_document(console: Console, document: dict[str, Any]) -> None:
                 "[green]yes" if check["within_bound"] else "[red]no",
             )
         console.print(check_table)
-    targets = document.get("issue7_targets") or {}
+    targets = document.get("backend_targets") or {}
     lines = [
         f"store-aiodynamo {row['op']} {row['payload']} c={row['concurrency']}: "
         f"{_x(row['vs_store_orjson'])} store-orjson, {_x(row['vs_raw_http'])} raw-http"
@@ -126,6 +126,24 @@ def print_document(console: Console, document: dict[str, Any]) -> None:
         for row in targets.get("e2e", [])
     ]
     for line in lines:
-        console.print(f"[bold]issue 7[/] {line}")
+        console.print(f"[bold]backend targets[/] {line}")
+    for check in (document.get("one_call_targets") or {}).get("checks", []):
+        measured = check["measured"]
+        shown = "-" if measured is None else f"{measured:.2f}" + ("" if check["measure"].startswith("store") else "x")
+        met = {True: "[green]met", False: "[red]not met"}.get(check["met"], "-")
+        console.print(
+            f"[bold]one-call targets[/] {check['case']} {check['measure']}: {shown} ({check['target']}) {met}"
+        )
+    for row in e2e:
+        if "usd_per_million_requests" in row:
+            console.print(
+                f"[bold]cost[/] {row['case']}: {row['read_units_per_request']:.2f} read + "
+                f"{row['write_units_per_request']:.2f} write units, ${row['usd_per_million_requests']:.3f} per million"
+            )
+    for row in document.get("express_store_computed") or []:
+        console.print(
+            f"[bold]cost[/] {row['case']} (computed): {row['read_units_per_request']:.2f} read + "
+            f"{row['write_units_per_request']:.2f} write units, ${row['usd_per_million_requests']:.3f} per million"
+        )
     for name, why in document["skipped"].items():
         console.print(f"[yellow]skipped[/] {name}: {why}")

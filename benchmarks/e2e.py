@@ -2,11 +2,11 @@
 generator in ``benchmarks.loadgen`` when wrk is not on PATH.
 
 The app runs in this process, on 127.0.0.1 and a free port, on a store whose backend counts the DynamoDB calls it
-makes by kind (the default aiobotocore backend, or, for the ``-aiodynamo`` cases, the aiodynamo backend as
-``DynamoDBStore(backend="aiodynamo")`` creates it); the load generator is a child process, so it does not share the
-app's CPU time. The app's request
-count comes from Tornado's ``log_function`` setting, so calls per request are counted over exactly the requests
-the app served.
+makes by kind, and the request units DynamoDB would bill for them (:class:`CountingBackend`); the backend is the
+default aiobotocore one or, for the ``-aiodynamo`` cases, the aiodynamo backend as
+``DynamoDBStore(backend="aiodynamo")`` creates it. The load generator is a child process, so it does not share the
+app's CPU time. The app's request count comes from Tornado's ``log_function`` setting, so calls and units per
+request are counted over exactly the requests the app served.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from tornado_dynasession.backends import Backend, Condition, Item
 from tornado_dynasession.backends.aiobotocore import AiobotocoreBackend
 from tornado_dynasession.store import client_kwargs
 
+from .cost import read_units, seam_item_bytes, usd_per_million_requests, write_units
 from .variants import BenchContext, open_aiobotocore_client
 
 if TYPE_CHECKING:
@@ -131,30 +132,102 @@ class E2ESettings:
 
 
 class CountingBackend:
-    """A :class:`~tornado_dynasession.backends.Backend` that counts the calls it passes on, by DynamoDB call."""
+    """A :class:`~tornado_dynasession.backends.Backend` that counts the calls it passes on, by DynamoDB call, and
+    the request units DynamoDB would bill for them (see :mod:`benchmarks.cost`).
 
-    def __init__(self, inner: Backend) -> None:
+    Units come from the sizes of the items the calls carry (:func:`benchmarks.cost.seam_item_bytes`). Where
+    DynamoDB sizes a write by the item it replaces, which the call does not carry, the size last seen for that key
+    by this backend stands in (the item a GetItem or refresh returned, or a PutItem wrote):
+
+    - GetItem: read units of the item returned (a missing item still costs 1; half for an eventually consistent
+      read).
+    - PutItem: write units of the larger of the item written and the item it replaces (last seen; else the new
+      item's own size, so a first write of an unseen key is sized by the new item alone).
+    - UpdateItem, ``refresh``: write units of the item returned (the item after, or before where the condition
+      failed), else last seen; the returned item costs nothing more. ``update_expires``: last seen. Moving
+      ``Expires`` changes the item by a byte at most, which is ignored.
+    - DeleteItem: write units of the item last seen for the key; else 1, the minimum of every write.
+
+    A failed condition costs the same as a write that went through. :meth:`reset` clears counts, units and sizes
+    between cases; the sizes last seen by key survive it.
+    """
+
+    def __init__(self, inner: Backend, *, hash_key: str) -> None:
         self.inner = inner
+        self.hash_key = hash_key
         self.counts: Counter[str] = Counter()
+        self.read_units = 0.0
+        self.write_units = 0.0
+        self.read_sizes: Counter[int] = Counter()
+        """Sizes of the session items GetItem or refresh returned since the last reset, and how often."""
+        self.written_sizes: Counter[int] = Counter()
+        """Sizes of the items PutItem wrote since the last reset, and how often."""
+        self.found = 0
+        """Live sessions returned (a GetItem's item, or a refresh that went through) since the last reset."""
+        self._last_size: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Start counting afresh (the sizes last seen by key are kept)."""
+        self.counts.clear()
+        self.read_units = self.write_units = 0.0
+        self.read_sizes.clear()
+        self.written_sizes.clear()
+        self.found = 0
+
+    def _write(self, key: str, size: int | None) -> None:
+        self.write_units += write_units(size if size is not None else self._last_size.get(key))
+
+    def _seen(self, key: str, size: int | None) -> None:
+        if size is not None:
+            self._last_size[key] = size
+            self.read_sizes[size] += 1
 
     async def get(self, key: str, *, consistent_read: bool) -> Item | None:
         """GetItem."""
         self.counts["GetItem"] += 1
-        return await self.inner.get(key, consistent_read=consistent_read)
+        item = await self.inner.get(key, consistent_read=consistent_read)
+        size = seam_item_bytes(item)
+        self.read_units += read_units(size, consistent=consistent_read)
+        self._seen(key, size)
+        if item is not None:
+            self.found += 1
+        return item
 
     async def put(self, item: Item, condition: Condition | None) -> bool | None:
         """PutItem."""
         self.counts["PutItem"] += 1
-        return await self.inner.put(item, condition)
+        key = str(item.get(self.hash_key))
+        size = seam_item_bytes(item)
+        old = self._last_size.get(key)
+        written = await self.inner.put(item, condition)
+        self._write(key, max(size or 0, old or 0) or None)
+        if written and size is not None:
+            self._last_size[key] = size
+            self.written_sizes[size] += 1
+        return written
 
     async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
         """UpdateItem."""
         self.counts["UpdateItem"] += 1
+        self._write(key, None)
         return await self.inner.update_expires(key, expires_at, condition)
+
+    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
+        """UpdateItem (with the item returned)."""
+        self.counts["UpdateItem"] += 1
+        refreshed, item = await self.inner.refresh(key, expires_at, now=now, latest=latest)
+        size = seam_item_bytes(item)
+        self._write(key, size)
+        self._seen(key, size)
+        if refreshed and item is not None:
+            self.found += 1
+        return refreshed, item
 
     async def delete(self, key: str) -> None:
         """DeleteItem."""
         self.counts["DeleteItem"] += 1
+        self._write(key, None)
+        self._last_size.pop(key, None)
         await self.inner.delete(key)
 
     async def close(self) -> None:
@@ -162,7 +235,8 @@ class CountingBackend:
         await self.inner.close()
 
     def __getattr__(self, name: str) -> Any:
-        # Calls the Backend protocol may grow later still reach DynamoDB; they are counted under their own name.
+        # Calls the Backend protocol may grow later still reach DynamoDB; they are counted under their own name
+        # (and their units are not known).
         attribute = getattr(self.inner, name)
         if not callable(attribute):
             return attribute
@@ -369,7 +443,7 @@ async def run_e2e(
                 for case in cases:
                     on_progress(f"end to end: {case.name} (skipped: aiodynamo is not installed)", 1)
                 continue
-            counting = CountingBackend(_backend(ctx, backend, client))
+            counting = CountingBackend(_backend(ctx, backend, client), hash_key=ctx.hash_key)
             store = DynamoDBStore(
                 ctx.table,
                 hash_key=ctx.hash_key,
@@ -389,12 +463,13 @@ async def run_e2e(
                 cookies = await _log_in(base_url, LOGGED_IN_SESSIONS)
                 cookie_file = tmp / f"cookies-{port}.txt"
                 cookie_file.write_text("\n".join(cookies) + "\n")
-                counting.counts.clear()
+                counting.reset()
                 status, _ = await _probe(base_url, "/session", cookies[0])
-                if status != 200 or counting.counts["GetItem"] != 1:
+                if status != 200 or counting.found != 1:
                     raise RuntimeError(
-                        f"GET /session with a logged-in cookie answered {status} after {counting.counts['GetItem']}"
-                        " GetItem calls (expected 200 after 1): the app does not read the login cookie back"
+                        f"GET /session with a logged-in cookie answered {status} and found {counting.found} live "
+                        f"sessions in {sum(counting.counts.values())} store calls (expected 200 and 1): the app "
+                        "does not read the login cookie back"
                     )
                 if settings.warmup > 0:
                     on_progress(f"end to end: warm-up, touch_after={touch_after:g} s", 0)
@@ -407,7 +482,7 @@ async def run_e2e(
                 for case in cases:
                     on_progress(f"end to end: {case.name}", 0)
                     _, sets_cookie = await _probe(base_url, case.path, cookies[-1] if case.cookie else None)
-                    counting.counts.clear()
+                    counting.reset()
                     served.reset()
                     cpu_started = time.process_time()
                     figures = await generator.run(
@@ -419,6 +494,7 @@ async def run_e2e(
                     await asyncio.sleep(0.2)  # requests still in flight when the generator stopped finish
                     cpu = time.process_time() - cpu_started
                     row = _result(case, figures, served, counting, cpu, generator_description)
+                    row["connections"] = settings.connections
                     row["response_sets_cookie"] = sets_cookie
                     results.append(row)
                     on_progress(f"end to end: {case.name}", 1)
@@ -461,6 +537,8 @@ def _result(
     requests = max(served.requests, 1)
     kinds = list(CALL_KINDS) + sorted(set(counting.counts) - set(CALL_KINDS))
     duration = figures["duration_us"] / 1e6
+    reads = counting.read_units / requests
+    writes = counting.write_units / requests
     return {
         "case": case.name,
         "description": case.description,
@@ -476,6 +554,16 @@ def _result(
         "non_2xx": served.non_2xx,
         "socket_errors": int(figures["socket_errors"]),
         "store_calls_per_request": {kind: counting.counts[kind] / requests for kind in kinds},
+        "read_units_per_request": reads,
+        "write_units_per_request": writes,
+        "usd_per_million_requests": usd_per_million_requests(reads, writes),
+        "item_bytes_read_mean": _mean(counting.read_sizes),
+        "item_bytes_written_mean": _mean(counting.written_sizes),
         "app_cpu_us_per_request": cpu / requests * 1e6,
         "load_generator": generator,
     }
+
+
+def _mean(sizes: Counter[int]) -> float | None:
+    total = sum(sizes.values())
+    return sum(size * count for size, count in sizes.items()) / total if total else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import statistics
@@ -9,10 +10,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .cost import PRICES, VS_NO_SESSION, express_twin, write_units
+
 __all__ = [
     "BASELINES",
     "EXPECTATION_OPS",
-    "issue7_targets",
+    "backend_targets",
     "load_before",
     "lookup",
     "ratio",
@@ -24,7 +27,7 @@ BASELINES = ("raw-aiobotocore", "raw-http")
 """The floors every figure is compared with."""
 
 EXPECTATION_OPS = ("get", "set", "touch")
-"""The operations the issue sets a 1.10x bound on (store-orjson against raw-aiobotocore)."""
+"""The operations with a 1.10x bound on store-orjson against raw-aiobotocore."""
 
 EXPECTATION_BOUND = 1.10
 
@@ -45,23 +48,26 @@ def ratio(value: float | None, baseline: float | None) -> float | None:
 
 
 AIODYNAMO_VS_STORE_ORJSON = 2.5
-"""Issue 7: store-aiodynamo ops/s at the highest concurrency, at least this multiple of store-orjson's."""
+"""Backend target: store-aiodynamo ops/s at the highest concurrency, at least this multiple of store-orjson's."""
 
 AIODYNAMO_VS_RAW_HTTP = 0.45
-"""Issue 7: store-aiodynamo ops/s at the highest concurrency, at least this multiple of raw-http's."""
+"""Backend target: store-aiodynamo ops/s at the highest concurrency, at least this multiple of raw-http's."""
 
 E2E_AIODYNAMO_VS_AIOBOTOCORE = 1.5
-"""Issue 7: end-to-end session-read requests/s on the aiodynamo backend, at least this multiple of aiobotocore's."""
+"""Backend target: end-to-end session-read requests/s on the aiodynamo backend, at least this multiple of
+aiobotocore's."""
 
 UNCHANGED_VARIANTS = ("raw-http", "aiodynamo")
-"""Variants whose code issue 7 did not touch: their CPU against the earlier run measures the machine's drift."""
+"""Variants whose code the client tuning did not touch: their CPU against the earlier run measures the machine's
+drift."""
 
 E2E_PAIRS = (("session-read", "session-read-aiodynamo", True), ("session-modify", "session-modify-aiodynamo", False))
-"""(aiobotocore case, aiodynamo case, whether issue 7 sets the 1.5x target on it)."""
+"""(aiobotocore case, aiodynamo case, whether the 1.5x target is set on it)."""
 
 
 def load_before(path: Path) -> dict[str, Any] | None:
-    """The results document of the run before issue 7 (``before-issue7.json``), or None when absent or unreadable."""
+    """The results document of the run before the client tuning (``before-client-tuning.json``), or None when
+    absent or unreadable."""
     try:
         document: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -73,13 +79,13 @@ def _at_least(value: float | None, bound: float) -> bool | None:
     return None if value is None else value >= bound
 
 
-def issue7_targets(document: dict[str, Any], before: dict[str, Any] | None, before_name: str) -> dict[str, Any]:
-    """Issue 7's targets, checked on this run's figures.
+def backend_targets(document: dict[str, Any], before: dict[str, Any] | None, before_name: str) -> dict[str, Any]:
+    """The aiodynamo backend and client-tuning targets, checked on this run's figures.
 
     - ``aiodynamo``: store-aiodynamo get, set and touch ops/s at the highest concurrency against store-orjson
       (at least 2.5x) and raw-http (at least 0.45x), per payload.
-    - ``cpu``: store-orjson CPU µs per operation against ``before`` (the committed run before the issue, another
-      time and machine load) and against raw-aiobotocore-default (the untuned client, in this run's rounds).
+    - ``cpu``: store-orjson CPU µs per operation against ``before`` (the committed run before the client tuning,
+      another time and machine load) and against raw-aiobotocore-default (the untuned client, in this run's rounds).
     - ``e2e``: requests/s of each aiodynamo case against its aiobotocore twin (session-read: at least 1.5x).
     """
     results: list[dict[str, Any]] = document["results"]
@@ -136,7 +142,7 @@ def issue7_targets(document: dict[str, Any], before: dict[str, Any] | None, befo
                         "vs_raw_aiobotocore": ratio(now["cpu_us_per_op"], tuned.get("cpu_us_per_op")),
                     }
                 )
-    # Variants this issue left alone show how much faster or slower the machine ran than in the earlier run.
+    # Variants the tuning left alone show how much faster or slower the machine ran than in the earlier run.
     control = [
         row["cpu_us_per_op"] / then["cpu_us_per_op"]
         for row in results
@@ -235,13 +241,13 @@ def _met(value: bool | None) -> str:
 
 
 def _targets_markdown(targets: dict[str, Any]) -> list[str]:
-    out = ["## Issue 7 targets", ""]
+    out = ["## Backend and client-tuning targets", ""]
     if targets["aiodynamo"]:
         top = targets["aiodynamo"][0]["concurrency"]
         out += [
             f"store-aiodynamo ops/s at concurrency {top}: at least {AIODYNAMO_VS_STORE_ORJSON}x store-orjson and "
-            f"{AIODYNAMO_VS_RAW_HTTP}x raw-http (the target is set on get, set and touch; the issue's figures are "
-            "for a 200 B item, the small payload). raw-http / store-orjson is the most any client could reach in "
+            f"{AIODYNAMO_VS_RAW_HTTP}x raw-http (the target is set on get, set and touch, for a 200 B item: the "
+            "small payload). raw-http / store-orjson is the most any client could reach in "
             "the same run: where the server, not the client, sets the pace, it is low for everyone.",
             "",
         ]
@@ -284,13 +290,13 @@ def _targets_markdown(targets: dict[str, Any]) -> list[str]:
         )
         drift = before.get("unchanged_variants_cpu_vs_before") if before else None
         drift_text = (
-            f" The variants this issue did not change ({', '.join(UNCHANGED_VARIANTS)}) ran at {_x(drift)} of "
+            f" The variants the tuning did not change ({', '.join(UNCHANGED_VARIANTS)}) ran at {_x(drift)} of "
             "their CPU per operation in that run (median over cells): that much of now / before is the machine."
             if drift is not None
             else ""
         )
         out += [
-            "store-orjson CPU µs per operation, lower than before issue 7. Before: "
+            "store-orjson CPU µs per operation, lower than before the client tuning. Before: "
             f"{source}; and, in this run's own rounds, raw-aiobotocore-default, the same calls on the client "
             f"configuration the store used before (the steadier comparison: same time, same load).{drift_text}",
             "",
@@ -365,7 +371,7 @@ def _item_size_markdown(results: list[dict[str, Any]]) -> list[str]:
             if not cells:
                 continue
             size = cells[0]["item_bytes"]
-            line = [variant, payload, str(size), str(max(1, math.ceil(size / 1024)))]
+            line = [variant, payload, str(size), str(write_units(size))]
             for concurrency in concurrencies:
                 row = next((r for r in cells if r["concurrency"] == concurrency), None)
                 line += ["-", "-"] if row is None else [_ms(row["p50_ms"]), f"{row['cpu_us_per_op']:.0f}"]
@@ -444,7 +450,7 @@ def write_markdown(document: dict[str, Any], path: Path, *, chart_name: str | No
             "",
         ]
 
-    targets = document.get("issue7_targets")
+    targets = document.get("backend_targets")
     if targets:
         out += _targets_markdown(targets)
     sizes = _item_size_markdown(results)
@@ -527,4 +533,178 @@ def write_markdown(document: dict[str, Any], path: Path, *, chart_name: str | No
         out.append("")
     else:
         out += [f"Not run: {document['skipped'].get('e2e', 'disabled with --no-e2e')}.", ""]
+    out += _cost_markdown(document)
+    out += _one_call_markdown(document.get("one_call_targets"))
+    out += ["## In one sentence", "", verdict(document), ""]
     path.write_text("\n".join(out))
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"${value:.3f}"
+
+
+def _calls(calls: dict[str, float]) -> str:
+    total = sum(calls.values())
+    parts = ", ".join(f"{kind} {count:.2f}" for kind, count in calls.items() if count)
+    return f"{total:.2f} ({parts})" if parts else f"{total:.2f}"
+
+
+def _prices(document: dict[str, Any]) -> dict[str, Any]:
+    prices: dict[str, Any] = document.get("prices") or dataclasses.asdict(PRICES)
+    return prices
+
+
+def _cost_markdown(document: dict[str, Any]) -> list[str]:
+    e2e: list[dict[str, Any]] = document.get("e2e") or []
+    if not e2e or "usd_per_million_requests" not in e2e[0]:
+        return []
+    express: list[dict[str, Any]] = document.get("express_store_computed") or []
+    prices = _prices(document)
+    rows = []
+    placed: set[str] = set()
+    for row in e2e:
+        twin = express_twin(row, express)
+        rows.append(
+            [
+                row["case"],
+                "measured",
+                _calls(row["store_calls_per_request"]),
+                f"{row['read_units_per_request']:.2f}",
+                f"{row['write_units_per_request']:.2f}",
+                _usd(row["usd_per_million_requests"]),
+                _x(ratio(row["usd_per_million_requests"], twin["usd_per_million_requests"])) if twin else "-",
+            ]
+        )
+        if twin and twin["computed_from"] == row["case"] and twin["case"] not in placed:
+            placed.add(twin["case"])
+            rows.append(
+                [
+                    twin["case"],
+                    f"computed ({twin['item_bytes']} B item)",
+                    _calls(twin["store_calls_per_request"]),
+                    f"{twin['read_units_per_request']:.2f}",
+                    f"{twin['write_units_per_request']:.2f}",
+                    _usd(twin["usd_per_million_requests"]),
+                    "1.00x",
+                ]
+            )
+    return [
+        "## What a request costs",
+        "",
+        "DynamoDB request units per request the app served, computed from the sizes of the items the store's "
+        "backend read and wrote, by DynamoDB's rules (the server here does not bill): a strongly consistent GetItem "
+        "is 1 read unit per started 4 KB of the item; a write (PutItem, UpdateItem, DeleteItem, also one whose "
+        "condition failed) is 1 write unit per started KB of the larger of the item before and after, at least 1; "
+        "the item an UpdateItem returns costs nothing more. Where a write replaces an item the call does not carry, "
+        "the size last seen for that key stands in. The express-store rows are computed, not measured: the "
+        "Node/express DynamoDB stores' GetItem and unconditional write on every request (PutItem of the whole "
+        "session, or a touch UpdateItem), for an item of the size our case above read and wrote. "
+        '"/ express store" divides a row\'s dollars by those of the express-store pattern for the same request.',
+        "",
+        *_table(
+            [
+                "case",
+                "measured or computed",
+                "DynamoDB calls per request",
+                "read units",
+                "write units",
+                "$ per million requests",
+                "/ express store",
+            ],
+            rows,
+            "llrrrrr",
+        ),
+        "",
+        f"Prices: DynamoDB on-demand, {prices['region']}, standard table class: "
+        f"${prices['usd_per_million_read_units']} per million read request units and "
+        f"${prices['usd_per_million_write_units']} per million write request units, in effect since "
+        f"{prices['effective']}; checked {prices['checked']} against {prices['source']}.",
+        "",
+    ]
+
+
+def _one_call_markdown(targets: dict[str, Any] | None) -> list[str]:
+    if not targets or all(check["measured"] is None for check in targets.get("checks") or []):
+        return []
+    rows = []
+    for check in targets["checks"]:
+        if check["measure"] == "store_calls_per_request":
+            what = "DynamoDB calls per request"
+            measured = "-" if check["measured"] is None else f"{check['measured']:.2f}"
+        else:
+            what = "requests/s / no-session"
+            measured = _x(check["measured"])
+            if check.get("requests_per_s") is not None and check.get("no_session_requests_per_s") is not None:
+                measured += f" ({check['requests_per_s']:.0f} / {check['no_session_requests_per_s']:.0f})"
+        rows.append([check["case"], what, measured, check["target"], _met(check["met"])])
+    bounds = " and ".join(f"{case} at least {bound:.2f}x" for case, bound in VS_NO_SESSION.items())
+    return [
+        "## One-call targets",
+        "",
+        f"At {targets.get('connections') or '-'} connections, this run's own end-to-end figures: a session read "
+        "makes exactly one DynamoDB call per request (all kinds summed, within rounding: 1.00 ± 0.005), and serves "
+        f"a set fraction of the no-session route's requests/s ({bounds}). A report, not a pass/fail gate.",
+        "",
+        *_table(["case", "measure", "measured", "target", "met"], rows, "llrrl"),
+        "",
+    ]
+
+
+def verdict(document: dict[str, Any]) -> str:
+    """One plain sentence on what the figures mean for someone choosing a backend."""
+    rows = {row["case"]: row for row in document.get("e2e") or []}
+    read = rows.get("session-read")
+    if read is None or "usd_per_million_requests" not in read:
+        return (
+            "This run has no end-to-end session-read figures, so it says nothing about which backend to choose or "
+            "what a session costs per request."
+        )
+    dynamo = rows.get("session-read-aiodynamo")
+    if dynamo is None:
+        choice = (
+            "only the default aiobotocore backend was measured end to end here (the aiodynamo backend was not "
+            f"available), serving {read['requests_per_s']:.0f} session reads per second"
+        )
+    else:
+        times = ratio(dynamo["requests_per_s"], read["requests_per_s"]) or 0.0
+        figures = f"{dynamo['requests_per_s']:.0f} vs {read['requests_per_s']:.0f} requests/s"
+        if times >= 1.05:
+            choice = (
+                f'pick backend="aiodynamo" (the aiodynamo extra) where you can, since it served {times:.2f}x the '
+                f"session reads per second of the default aiobotocore backend on this machine ({figures})"
+            )
+        elif times <= 0.95:
+            choice = (
+                f"keep the default aiobotocore backend, which served {1 / times if times else math.inf:.2f}x the "
+                "session reads per second of the aiodynamo backend on this machine "
+                f"({read['requests_per_s']:.0f} vs {dynamo['requests_per_s']:.0f} requests/s)"
+            )
+        else:
+            choice = (
+                "either backend will do, since they served session reads at about the same rate on this machine "
+                f"({figures} for aiodynamo and aiobotocore)"
+            )
+        if abs(dynamo["usd_per_million_requests"] - read["usd_per_million_requests"]) < 0.0005:
+            choice += ", for the same DynamoDB bill"
+        else:
+            choice += (
+                f", at {_usd(dynamo['usd_per_million_requests'])} against {_usd(read['usd_per_million_requests'])} "
+                "per million requests"
+            )
+    express = next(
+        (row for row in document.get("express_store_computed") or [] if row["computed_from"] == read["case"]), None
+    )
+    cost = f"a session read costs {_usd(read['usd_per_million_requests'])} per million requests with touch_after=0"
+    extras = []
+    lazy = rows.get("session-read-touch-after-60s")
+    if lazy and "usd_per_million_requests" in lazy:
+        extras.append(f"{_usd(lazy['usd_per_million_requests'])} with touch_after=60 s")
+    if express:
+        extras.append(f"against {_usd(express['usd_per_million_requests'])} for the express-store pattern")
+    if extras:
+        cost += f" ({', '.join(extras)})"
+    modify = rows.get("session-modify")
+    if modify and "usd_per_million_requests" in modify:
+        cost += f" and a request that changes the session {_usd(modify['usd_per_million_requests'])}"
+    prices = _prices(document)
+    return f"For choosing a backend: {choice}; {cost}, at {prices['region']} on-demand prices."

@@ -108,7 +108,7 @@ class RawAiobotocoreDefault(RawAiobotocore):
     order = 35
     summary = (
         "raw-aiobotocore on a client without the store's CPU tuning (no fixed User-Agent, parameter validation "
-        "on): the store's client before issue 7"
+        "on): the store's client before its CPU tuning"
     )
 
     def config(self) -> AioConfig:
