@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tornado_dynasession import DynamoDBStore, create_table
-from tornado_dynasession.local import DynaliteServer, LocalServerError, dynamodb_endpoint, find_dynalite
+from tornado_dynasession.local import DynaliteServer, LocalServerError, MotoServer, dynamodb_endpoint, find_dynalite
 
 from .support import open_raw_client
 
@@ -276,3 +276,12 @@ async def test_the_plugins_table_fixture_is_a_new_empty_session_table(dynamodb_t
     assert table["TableStatus"] == "ACTIVE"
     assert table["KeySchema"] == [{"AttributeName": "SessionID", "KeyType": "HASH"}]
     assert (await plugin_client.scan(TableName=dynamodb_table))["Items"] == []
+
+
+async def test_a_server_that_logs_every_request_keeps_answering_past_a_pipes_worth_of_log() -> None:
+    # moto logs a line to stderr per request; read from a pipe nobody drained, it blocked after about a thousand.
+    with MotoServer() as moto:
+        async with open_raw_client(moto.endpoint_url) as client:
+            for _ in range(1500):
+                await client.list_tables()
+            assert (await client.list_tables())["TableNames"] == []

@@ -18,12 +18,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 __all__ = ["DynaliteServer", "LocalServer", "LocalServerError", "MotoServer", "dynamodb_endpoint", "find_dynalite"]
 
@@ -81,7 +83,7 @@ class LocalServer:
         self.port = port or _free_port()
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[bytes] | None = None
-        self._log: list[bytes] = []
+        self._stderr: IO[bytes] | None = None
 
     @property
     def endpoint_url(self) -> str:
@@ -97,21 +99,26 @@ class LocalServer:
         if self.process is not None and self.process.poll() is None:
             return self
         argv = self.command()
+        # A file, not a pipe: a server that logs every request (moto does) would fill a pipe nobody reads, then hang.
+        stderr = self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         try:
             self.process = subprocess.Popen(
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
+                stderr=stderr,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
             )
         except FileNotFoundError as exc:
+            stderr.close()
             raise LocalServerError(f"cannot start the {self.name}: {exc.filename} is not installed") from exc
         atexit.register(self.stop)
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                stderr.seek(0)
+                err = stderr.read()[-4000:].decode(errors="replace")
+                stderr.close()
                 self.process = None
                 raise LocalServerError(f"the {self.name} exited at start-up ({' '.join(argv)}):\n{err.strip()}")
             if self._answers():
@@ -144,8 +151,8 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        if process.stderr:
-            process.stderr.close()
+        if self._stderr is not None:
+            self._stderr.close()
 
     def kill(self) -> None:
         """Kill the server at once with SIGKILL, as a crash would (for outage tests)."""
