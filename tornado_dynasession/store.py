@@ -111,6 +111,17 @@ def check_max_age(max_age: float, what: str = "max_age") -> float:
     return max_age
 
 
+def check_expires_at(expires_at: int, now: float, what: str = "expires_at") -> int:
+    """Validate an expiry to write: whole epoch seconds, after ``now`` and at most ten years ahead."""
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int):
+        raise TypeError(f"{what} must be whole epoch seconds (int), not {type(expires_at).__name__}")
+    if not (now < expires_at <= now + MAX_LIFETIME_SECONDS + 1):
+        raise ValueError(
+            f"{what}={expires_at} is not in the next ten years of epoch seconds (now is {int(now)}; milliseconds?)"
+        )
+    return expires_at
+
+
 def expires_at_for(max_age_seconds: float, now: float | None = None) -> int:
     """The integer epoch second at which a lifetime of ``max_age_seconds`` starting ``now`` ends (rounded up)."""
     return math.ceil((time.time() if now is None else now) + max_age_seconds)
@@ -389,9 +400,10 @@ class DynamoDBStore:
         and nothing for the item it returns. The session policy makes this call for every request that reads a
         session whose touch is due: the read and the touch in one.
         """
+        now = time.time()
         if expires_at is None:
-            expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age))
-        found = await self.lookup(sid, refresh_to=expires_at)
+            expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
+        found = await self.lookup(sid, refresh_to=check_expires_at(expires_at, now))
         return found if isinstance(found, SessionRecord) else None
 
     def _record_from_item(self, item: Item, sid: str) -> SessionRecord | Absence:
@@ -555,6 +567,7 @@ class DynamoDBStore:
         now = time.time()
         if expires_at is None:
             expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
+        check_expires_at(expires_at, now)
         return await (await self._ready()).update_expires(self.key_for(sid), expires_at, Condition(live_after=now))
 
     async def destroy(self, sid: str) -> None:
