@@ -18,14 +18,16 @@ import orjson
 import pytest
 
 from tornado_dynasession import (
+    Codec,
     CodecError,
     CompressedCodec,
     ConfigurationError,
     DynamoDBStore,
     EncryptedCodec,
+    JsonCodec,
     OrjsonCodec,
 )
-from tornado_dynasession.codec import _zstd_module
+from tornado_dynasession.codec import KeyBoundCodec, _zstd_module
 
 from .support import open_raw_client
 
@@ -148,7 +150,7 @@ def _flip(value: bytes, index: int) -> bytes:
         pytest.param(lambda v: {"B": _flip(v, len(v) - 1)}, id="tag-bit-flipped"),
         pytest.param(lambda v: {"B": _flip(v, 10)}, id="nonce-bit-flipped"),
         pytest.param(lambda v: {"B": v[:1] + hashlib.sha256(OLD_KEY).digest()[:4] + v[5:]}, id="other-listed-key-id"),
-        pytest.param(lambda v: {"B": b"\x02" + v[1:]}, id="unknown-format-version"),
+        pytest.param(lambda v: {"B": b"\x03" + v[1:]}, id="unknown-format-version"),
         pytest.param(lambda v: {"B": v[:-20]}, id="truncated"),
         pytest.param(lambda v: {"B": v[:8]}, id="truncated-to-the-header"),
         pytest.param(lambda v: {"S": orjson.dumps(SECRET_DATA).decode()}, id="plaintext-json-text"),
@@ -372,3 +374,189 @@ def test_binary_output_of_a_wrapped_codec_round_trips_whatever_its_first_byte() 
         codec = CompressedCodec(Opaque(bytes([first]) + os.urandom(3)))
         for data in (SECRET_DATA, BIG_REPETITIVE):
             assert codec.decode(codec.encode(data)) == data
+
+
+# -- EncryptedCodec bound to the item's hash key (KeyBoundCodec) -----------------------------------------------------
+
+ITEM_A = "q1XvJ4dNwq6m2c0y7ZtUo8b9s3K5eRj1aP0gHf2LxWc"  # what store.key_for(sid) looks like with hash_ids=True
+ITEM_B = "Zk3m9PqR2sT5uV8wX1yA4bC7dE0fG6hJ9kL2mN5pQ8r"
+
+
+def test_a_bound_value_decodes_for_its_own_item_and_is_refused_for_another() -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    value = codec.encode_for(ITEM_A, SECRET_DATA)
+    assert value[0] == 2
+    assert codec.decode_for(ITEM_A, value) == SECRET_DATA
+    with pytest.raises(CodecError, match="copied from another item"):
+        codec.decode_for(ITEM_B, value)
+
+
+@pytest.mark.parametrize(
+    ("written_for", "read_for"),
+    [
+        pytest.param("abc", "abcd", id="a-prefix-of-the-other"),
+        pytest.param("abcd", "abc", id="an-extension-of-the-other"),
+        pytest.param("a", "", id="empty"),
+        pytest.param("é", "e\u0301", id="same-text-other-code-points"),
+        pytest.param("\x00abc", "abc", id="leading-nul"),
+    ],
+)
+def test_the_binding_tells_apart_keys_that_share_bytes(written_for: str, read_for: str) -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    value = codec.encode_for(written_for, SECRET_DATA)
+    assert codec.decode_for(written_for, value) == SECRET_DATA
+    with pytest.raises(CodecError, match="fails authentication"):
+        codec.decode_for(read_for, value)
+
+
+def test_an_unbound_version_1_value_still_decodes_for_any_item() -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    value = codec.encode(SECRET_DATA)
+    assert value[0] == 1
+    assert codec.decode(value) == SECRET_DATA
+    for key in (ITEM_A, ITEM_B, "any-other-key"):
+        assert codec.decode_for(key, value) == SECRET_DATA
+
+
+def test_plain_decode_refuses_a_bound_value_and_names_decode_for() -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    with pytest.raises(CodecError, match=r"version 2, which is bound to its item: read it with decode_for") as caught:
+        codec.decode(codec.encode_for(ITEM_A, SECRET_DATA))
+    assert "\n" not in str(caught.value)
+
+
+def test_an_unbound_value_relabelled_as_bound_fails_authentication() -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    value = codec.encode(SECRET_DATA)
+    for key in (ITEM_A, ""):
+        with pytest.raises(CodecError, match="fails authentication"):
+            codec.decode_for(key, b"\x02" + value[1:])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        pytest.param(lambda v: b"\x01" + v[1:], "fails authentication", id="relabelled-as-version-1"),
+        pytest.param(lambda v: b"\x03" + v[1:], "reads versions 1 and 2", id="unknown-format-version"),
+        pytest.param(lambda v: b"\x00" + v[1:], "reads versions 1 and 2", id="version-0"),
+        pytest.param(lambda v: _flip(v, 2), "not among the configured keys", id="key-id-bit-flipped"),
+        pytest.param(
+            lambda v: v[:1] + hashlib.sha256(OLD_KEY).digest()[:4] + v[5:],
+            "fails authentication",
+            id="other-listed-key-id",
+        ),
+        pytest.param(lambda v: _flip(v, 10), "fails authentication", id="nonce-bit-flipped"),
+        pytest.param(lambda v: _flip(v, len(v) // 2), "fails authentication", id="ciphertext-bit-flipped"),
+        pytest.param(lambda v: _flip(v, len(v) - 1), "fails authentication", id="tag-bit-flipped"),
+        pytest.param(lambda v: v[:-20], "fails authentication", id="truncated"),
+        pytest.param(lambda v: v[:-1], "fails authentication", id="truncated-by-one-byte"),
+        pytest.param(lambda v: v[:8], "too short", id="truncated-to-the-header"),
+        pytest.param(lambda v: v[:33], "too short", id="truncated-to-header-and-tag"),
+        pytest.param(lambda v: b"", "too short", id="empty"),
+        pytest.param(lambda v: v + b"\x00", "fails authentication", id="trailing-byte"),
+        pytest.param(lambda v: v.hex(), "not the binary value", id="stored-as-text"),
+    ],
+)
+def test_a_tampered_bound_value_raises_a_one_line_codec_error(tamper: Callable[[bytes], Any], message: str) -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY, OLD_KEY])
+    value = codec.encode_for(ITEM_A, SECRET_DATA)
+    with pytest.raises(CodecError, match=message) as caught:
+        codec.decode_for(ITEM_A, tamper(value))
+    assert "\n" not in str(caught.value)
+
+
+def test_a_bound_value_under_a_key_that_is_not_listed_names_its_key_id() -> None:
+    value = EncryptedCodec(keys=[OLD_KEY]).encode_for(ITEM_A, SECRET_DATA)
+    with pytest.raises(CodecError, match=hashlib.sha256(OLD_KEY).digest()[:4].hex()):
+        EncryptedCodec(keys=[NEW_KEY]).decode_for(ITEM_A, value)
+
+
+def test_a_bound_value_written_with_the_old_key_decodes_after_rotation_and_stays_bound() -> None:
+    value = EncryptedCodec(keys=[OLD_KEY]).encode_for(ITEM_A, SECRET_DATA)
+    rotated = EncryptedCodec(keys=[NEW_KEY, OLD_KEY])
+    assert rotated.decode_for(ITEM_A, value) == SECRET_DATA
+    with pytest.raises(CodecError, match="copied from another item"):
+        rotated.decode_for(ITEM_B, value)
+    rewritten = rotated.encode_for(ITEM_A, SECRET_DATA)
+    assert rewritten[1:5] == hashlib.sha256(NEW_KEY).digest()[:4]
+    assert EncryptedCodec(keys=[NEW_KEY]).decode_for(ITEM_A, rewritten) == SECRET_DATA
+
+
+def test_an_unbound_value_written_with_the_old_key_decodes_for_any_item_after_rotation() -> None:
+    value = EncryptedCodec(keys=[OLD_KEY]).encode(SECRET_DATA)
+    rotated = EncryptedCodec(keys=[NEW_KEY, OLD_KEY])
+    assert rotated.decode_for(ITEM_A, value) == rotated.decode_for(ITEM_B, value) == SECRET_DATA
+
+
+def test_errors_of_a_bound_value_never_quote_the_item_key_or_the_encryption_key() -> None:
+    raw_sid = "a-raw-session-id-stored-as-is-with-hash_ids-False-xyz"  # with hash_ids=False the key is a live id
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    value = codec.encode_for(raw_sid, SECRET_DATA)
+    messages = []
+    for key, raw in ((ITEM_A, value), (raw_sid, _flip(value, 30)), (raw_sid, value[:10]), ("\ud800" + raw_sid, value)):
+        with pytest.raises(CodecError) as caught:
+            codec.decode_for(key, raw)
+        messages.append(str(caught.value))
+    with pytest.raises(CodecError) as caught:
+        codec.encode_for("\ud800" + raw_sid, SECRET_DATA)
+    messages.append(str(caught.value))
+    for text in messages:
+        assert raw_sid not in text and ITEM_A not in text and "\ud800" not in text
+        assert NEW_KEY.hex() not in text and b64url(NEW_KEY, padded=False) not in text
+
+
+@pytest.mark.parametrize("key", [pytest.param(None, id="None"), pytest.param(b"bytes-key", id="bytes")])
+def test_an_item_key_that_is_not_a_str_is_a_codec_error(key: Any) -> None:
+    codec = EncryptedCodec(keys=[NEW_KEY])
+    with pytest.raises(CodecError, match="key_for"):
+        codec.encode_for(key, SECRET_DATA)
+    with pytest.raises(CodecError, match="key_for"):
+        codec.decode_for(key, codec.encode_for(ITEM_A, SECRET_DATA))
+
+
+def test_a_compressed_inner_codec_round_trips_bound() -> None:
+    codec = EncryptedCodec(CompressedCodec(OrjsonCodec()), keys=[NEW_KEY])
+    value = codec.encode_for(ITEM_A, BIG_REPETITIVE)
+    assert len(value) < len(orjson.dumps(BIG_REPETITIVE)) / 20
+    assert codec.decode_for(ITEM_A, value) == BIG_REPETITIVE
+    with pytest.raises(CodecError, match="copied from another item"):
+        codec.decode_for(ITEM_B, value)
+
+
+def test_a_key_bound_inner_codec_is_given_the_item_key_too() -> None:
+    class Recording:
+        """A key-bound inner codec that records which of its methods ran, and with which key."""
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str | None]] = []
+
+        def encode(self, data: Any) -> bytes:
+            self.calls.append(("encode", None))
+            return orjson.dumps(data)
+
+        def decode(self, raw: str | bytes) -> dict[str, Any]:
+            self.calls.append(("decode", None))
+            result: dict[str, Any] = orjson.loads(raw)
+            return result
+
+        def encode_for(self, key: str, data: Any) -> bytes:
+            self.calls.append(("encode_for", key))
+            return orjson.dumps(data)
+
+        def decode_for(self, key: str, raw: str | bytes) -> dict[str, Any]:
+            self.calls.append(("decode_for", key))
+            result: dict[str, Any] = orjson.loads(raw)
+            return result
+
+    inner = Recording()
+    codec = EncryptedCodec(inner, keys=[NEW_KEY])
+    assert codec.decode_for(ITEM_A, codec.encode_for(ITEM_A, SECRET_DATA)) == SECRET_DATA
+    assert codec.decode(codec.encode(SECRET_DATA)) == SECRET_DATA
+    assert inner.calls == [("encode_for", ITEM_A), ("decode_for", ITEM_A), ("encode", None), ("decode", None)]
+
+
+def test_encrypted_codec_is_a_key_bound_codec_and_the_json_codecs_are_not() -> None:
+    assert isinstance(EncryptedCodec(keys=[NEW_KEY]), KeyBoundCodec)
+    assert isinstance(EncryptedCodec(keys=[NEW_KEY]), Codec)
+    for codec in (OrjsonCodec(), JsonCodec(), CompressedCodec()):
+        assert not isinstance(codec, KeyBoundCodec)

@@ -20,7 +20,15 @@ from .errors import CodecError, ConfigurationError
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "OrjsonCodec"]
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "Codec",
+    "CompressedCodec",
+    "EncryptedCodec",
+    "JsonCodec",
+    "KeyBoundCodec",
+    "OrjsonCodec",
+]
 
 
 @runtime_checkable
@@ -56,6 +64,28 @@ class Codec(Protocol):
 
     def decode(self, raw: str | bytes) -> dict[str, Any]:
         """Deserialize what :meth:`encode` produced; the result must be a dict."""
+        ...
+
+
+@runtime_checkable
+class KeyBoundCodec(Codec, Protocol):
+    """A codec that binds what it stores to the item's hash key (the stored key, not the raw session id); the store
+    calls these instead of encode/decode when the codec has them.
+
+    ``key`` is the value of the item's hash key attribute, ``store.key_for(sid)``: the base64url SHA-256 of the
+    session id by default, the raw id only with ``hash_ids=False``. What :meth:`encode_for` writes for one key must
+    make :meth:`decode_for` raise :class:`CodecError` under any other key, so that a value copied from one item
+    into another does not read there. ``decode_for`` may also accept values written by the plain
+    :meth:`~Codec.encode` (unbound), which is how a table migrates to binding. Error messages must never include
+    ``key``: with ``hash_ids=False`` it is a usable session id.
+    """
+
+    def encode_for(self, key: str, data: Mapping[str, Any]) -> str | bytes:
+        """Serialize ``data`` for the item whose hash key is ``key``."""
+        ...
+
+    def decode_for(self, key: str, raw: str | bytes) -> dict[str, Any]:
+        """Deserialize ``raw`` read from the item whose hash key is ``key``; the result must be a dict."""
         ...
 
 
@@ -314,11 +344,13 @@ def _inner_codec(inner: Codec | None, wrapper: str) -> Codec:
 
 
 _CRYPTO_INSTALL = 'pip install "tornado_dynasession[crypto]"'
-_ENCRYPTED_V1 = 1
+_ENCRYPTED_V1 = 1  # unbound: the associated data is the version byte and key id
+_ENCRYPTED_V2 = 2  # bound to the item: the associated data is the version byte, key id and the item's hash key
 _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
-_ENCRYPTED_HEADER_BYTES = 1 + _KEY_ID_BYTES + _NONCE_BYTES
+_AAD_HEADER_BYTES = 1 + _KEY_ID_BYTES  # version byte and key id: fixed-length, authenticated as associated data
+_ENCRYPTED_HEADER_BYTES = _AAD_HEADER_BYTES + _NONCE_BYTES
 _AES_KEY_BYTES = (16, 24, 32)
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
 # The first plaintext byte says what the wrapped codec produced; it is encrypted with the rest.
@@ -357,28 +389,61 @@ def _key_bytes(position: int, key: object) -> bytes:
     return raw
 
 
+def _binding(key: object) -> bytes:
+    """The item's hash key as the UTF-8 bytes bound into a version-2 value; never quotes the key in an error."""
+    if not isinstance(key, str):
+        raise CodecError(
+            f"EncryptedCodec binds a value to its item's hash key, a str, not {type(key).__name__}: "
+            "pass store.key_for(sid)"
+        )
+    try:
+        return key.encode()
+    except UnicodeEncodeError as exc:
+        raise CodecError(
+            f"the item's hash key has a lone surrogate at index {exc.start}, which UTF-8 cannot carry: "
+            "pass store.key_for(sid)"
+        ) from None
+
+
 class EncryptedCodec:
     """Wraps a codec and encrypts its output with AES-GCM: a stolen table, backup or stream reveals no session data.
 
-    Needs ``pip install "tornado_dynasession[crypto]"``. Stored as type B: a version byte (1), a 4-byte key id
-    (the first 4 bytes of the key's SHA-256), a random 12-byte nonce, then the ciphertext and its 16-byte tag.
-    The header is authenticated with the ciphertext; nothing request-specific is bound to it, so the same
-    value decodes under any session id.
+    Needs ``pip install "tornado_dynasession[crypto]"``. Stored as type B, in one of two formats that share a
+    layout: a version byte, a 4-byte key id (the first 4 bytes of the key's SHA-256), a random 12-byte nonce, then
+    the ciphertext and its 16-byte tag. The version and key id are authenticated with the ciphertext (as AES-GCM
+    associated data; the nonce is authenticated by GCM itself).
 
-    Key rotation: new values are encrypted with the first key; any listed key decrypts. Put the new key first,
-    keep the old one listed for at least the longest session lifetime, then drop it. A value whose key is no
-    longer listed, or that was tampered with, truncated or not produced by this codec (such as plain JSON text
-    written before encryption was enabled), raises :class:`CodecError`: the store treats the session as absent
-    and logs a warning.
+    - Version 2, bound to its item: written by :meth:`encode_for` and read by :meth:`decode_for` (see
+      :class:`KeyBoundCodec`), which the store calls. The associated data is the version byte and key id followed
+      by the UTF-8 bytes of the item's hash key (``store.key_for(sid)``). That header is always 5 bytes, so no two
+      (header, key) pairs give the same associated data. A value copied into another item, or relabelled as
+      version 1, fails authentication there.
+    - Version 1, unbound: written by the plain :meth:`encode`; its associated data is the version byte and key
+      id alone, so the same value decodes under any session id. :meth:`decode` reads only version 1 and refuses
+      version 2, which needs its key: read it with :meth:`decode_for`.
+
+    Migration from version 1: :meth:`decode_for` reads both versions, so sessions written before binding keep
+    working, and each is rewritten as version 2 at its next save (a touch that only extends the expiry keeps
+    its value). Until then a version-1 value can still be copied between items; once the longest session
+    lifetime has passed, none is left.
+
+    Key rotation, for both versions: new values are encrypted with the first key; any listed key decrypts. Put
+    the new key first, keep the old one listed for at least the longest session lifetime, then drop it. A value
+    whose key is no longer listed, or that was tampered with, truncated, copied from another item or not produced
+    by this codec (such as plain JSON text written before encryption was enabled), raises :class:`CodecError`:
+    the store treats the session as absent and logs a warning.
 
     Random nonces: rotate each key before it has encrypted about 2**32 values (each PutItem of a session is one;
     touches are not).
+
+    A wrapped codec that is itself a :class:`KeyBoundCodec` gets the item's key too, through its own
+    ``encode_for`` and ``decode_for``.
 
     :param inner: the codec whose output is encrypted; :class:`OrjsonCodec` by default.
     :param keys: one or more AES keys, each 16, 24 or 32 bytes, or a base64url ``str`` of them (padding optional).
     """
 
-    __slots__ = ("_decrypters", "_encrypter", "_inner", "_key_ids")
+    __slots__ = ("_bound_inner", "_decrypters", "_encrypter", "_inner", "_key_ids")
 
     def __init__(self, inner: Codec | None = None, *, keys: Sequence[bytes | str]) -> None:
         if isinstance(keys, (str, bytes, bytearray)) or not isinstance(keys, Sequence):
@@ -387,6 +452,8 @@ class EncryptedCodec:
             raise ConfigurationError("EncryptedCodec needs at least one key: keys=[EncryptedCodec.generate_key()]")
         aesgcm = _aesgcm_class()
         self._inner = _inner_codec(inner, "EncryptedCodec")
+        # The wrapped codec again when it binds to the item's key too, so that encode_for and decode_for pass it on.
+        self._bound_inner: KeyBoundCodec | None = self._inner if isinstance(self._inner, KeyBoundCodec) else None
         self._decrypters: dict[bytes, list[AESGCM]] = {}
         self._key_ids: list[bytes] = []
         seen: dict[bytes, int] = {}
@@ -416,22 +483,60 @@ class EncryptedCodec:
         return f"EncryptedCodec({self._inner!r}, key_ids={self.key_ids})"
 
     def encode(self, data: Mapping[str, Any]) -> bytes:
-        """Encode ``data`` with the wrapped codec, then encrypt it with the first key."""
-        is_text, payload = _payload(self._inner.encode(data))
-        key_id, cipher = self._encrypter
-        header = bytes((_ENCRYPTED_V1,)) + key_id + os.urandom(_NONCE_BYTES)
-        plaintext = (_PLAIN_TEXT if is_text else _PLAIN_BYTES) + payload
-        return header + cipher.encrypt(header[-_NONCE_BYTES:], plaintext, header[: 1 + _KEY_ID_BYTES])
+        """Encode ``data`` with the wrapped codec, then encrypt it with the first key, unbound (version 1)."""
+        return self._seal(_ENCRYPTED_V1, b"", self._inner.encode(data))
+
+    def encode_for(self, key: str, data: Mapping[str, Any]) -> bytes:
+        """Like :meth:`encode`, but bound to the item whose hash key is ``key`` (version 2)."""
+        binding = _binding(key)
+        bound = self._bound_inner
+        encoded = self._inner.encode(data) if bound is None else bound.encode_for(key, data)
+        return self._seal(_ENCRYPTED_V2, binding, encoded)
 
     def decode(self, raw: str | bytes) -> dict[str, Any]:
-        """Authenticate and decrypt ``raw`` with whichever listed key made it, then decode it with the wrapped codec."""
+        """Authenticate and decrypt an unbound (version 1) ``raw``, then decode it with the wrapped codec."""
+        return self._inner.decode(self._open(raw, None))
+
+    def decode_for(self, key: str, raw: str | bytes) -> dict[str, Any]:
+        """Authenticate and decrypt ``raw`` read from the item whose hash key is ``key``, then decode it.
+
+        Reads version 2 values bound to ``key``, and version 1 values (unbound, written before binding).
+        """
+        encoded = self._open(raw, _binding(key))
+        bound = self._bound_inner
+        return self._inner.decode(encoded) if bound is None else bound.decode_for(key, encoded)
+
+    def _seal(self, version: int, binding: bytes, encoded: str | bytes) -> bytes:
+        is_text, payload = _payload(encoded)
+        key_id, cipher = self._encrypter
+        header = bytes((version,)) + key_id
+        nonce = os.urandom(_NONCE_BYTES)
+        plaintext = (_PLAIN_TEXT if is_text else _PLAIN_BYTES) + payload
+        return header + nonce + cipher.encrypt(nonce, plaintext, header + binding)
+
+    def _open(self, raw: str | bytes, binding: bytes | None) -> str | bytes:
+        """The wrapped codec's output that ``raw`` encrypts; ``binding`` is the item's key, None for :meth:`decode`."""
         if not isinstance(raw, (bytes, bytearray)):
             raise CodecError(f"stored session is {type(raw).__name__}, not the binary value EncryptedCodec writes")
         if len(raw) < _ENCRYPTED_HEADER_BYTES + _TAG_BYTES + 1:
             raise CodecError(f"stored session is {len(raw)} bytes, too short to be encrypted: truncated?")
-        if raw[0] != _ENCRYPTED_V1:
-            raise CodecError(f"stored session has encryption format version {raw[0]}, this codec reads version 1")
-        key_id = bytes(raw[1 : 1 + _KEY_ID_BYTES])
+        version = raw[0]
+        if version == _ENCRYPTED_V2:
+            if binding is None:
+                raise CodecError(
+                    "stored session has encryption format version 2, which is bound to its item: "
+                    "read it with decode_for(key, raw), not decode(raw)"
+                )
+            bound_to = binding
+        elif version == _ENCRYPTED_V1:
+            bound_to = b""
+        else:
+            raise CodecError(
+                f"stored session has encryption format version {version}, this codec reads versions 1 and 2: "
+                "written by a newer release, or not by EncryptedCodec?"
+            )
+        header = bytes(raw[:_AAD_HEADER_BYTES])
+        key_id = header[1:]
         candidates = self._decrypters.get(key_id)
         if not candidates:
             raise CodecError(
@@ -440,20 +545,25 @@ class EncryptedCodec:
             )
         from cryptography.exceptions import InvalidTag
 
-        nonce = bytes(raw[1 + _KEY_ID_BYTES : _ENCRYPTED_HEADER_BYTES])
+        nonce = bytes(raw[_AAD_HEADER_BYTES:_ENCRYPTED_HEADER_BYTES])
         ciphertext = bytes(raw[_ENCRYPTED_HEADER_BYTES:])
         for cipher in candidates:
             try:
-                plaintext = cipher.decrypt(nonce, ciphertext, bytes(raw[: 1 + _KEY_ID_BYTES]))
+                plaintext = cipher.decrypt(nonce, ciphertext, header + bound_to)
                 break
             except InvalidTag:
                 continue
         else:
+            if version == _ENCRYPTED_V2:
+                raise CodecError(
+                    f"stored session fails authentication with key id {key_id.hex()} for this item: "
+                    "tampered, corrupt, or copied from another item"
+                )
             raise CodecError(f"stored session fails authentication with key id {key_id.hex()}: tampered or corrupt")
         kind, payload = plaintext[:1], plaintext[1:]
         if kind not in (_PLAIN_TEXT, _PLAIN_BYTES):
             raise CodecError("stored session decrypts to an unknown payload kind")
-        return self._inner.decode(_restore(kind == _PLAIN_TEXT, payload))
+        return _restore(kind == _PLAIN_TEXT, payload)
 
 
 DEFAULT_MAX_DECOMPRESSED_BYTES = 4 * 1024 * 1024
