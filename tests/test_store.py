@@ -518,7 +518,7 @@ async def test_load_returns_a_record_with_data_and_expiry(store: DynamoDBStore, 
     assert record.data == {"user": "ada"}
     assert record.expires_at == int(item["Expires"]["N"])
     assert record.created_at is None
-    assert record.version is None
+    assert record.version == 0  # set() writes the Node store's three attributes, without a Version
 
 
 async def test_load_of_a_missing_session_returns_none(store: DynamoDBStore) -> None:
@@ -572,8 +572,9 @@ async def test_save_never_overwrites_an_expired_session(store: DynamoDBStore, ra
     assert await raw.get(hashed(SID)) == expired
 
 
-async def test_with_locking_versions_start_at_one_and_increment(make_store: StoreFactory, raw: Raw) -> None:
-    store = await make_store(locking=True)
+@pytest.mark.parametrize("locking", [False, True])
+async def test_versions_start_at_one_and_increment(make_store: StoreFactory, raw: Raw, locking: bool) -> None:
+    store = await make_store(locking=locking)
     first = await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
     assert first is not None and first.version == 1
     loaded = await store.load(SID)
@@ -586,23 +587,22 @@ async def test_with_locking_versions_start_at_one_and_increment(make_store: Stor
     assert reloaded is not None and (reloaded.version, reloaded.data) == (2, {"n": 2})
 
 
-async def test_with_locking_a_stale_previous_raises_conflict_and_writes_nothing(
-    make_store: StoreFactory, raw: Raw
+@pytest.mark.parametrize("locking", [False, True])
+async def test_a_save_on_a_stale_previous_returns_none_and_writes_nothing(
+    make_store: StoreFactory, raw: Raw, locking: bool
 ) -> None:
-    store = await make_store(locking=True)
+    store = await make_store(locking=locking)
     await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
     stale = await store.load(SID)
     fresh = await store.load(SID)
     assert stale is not None and fresh is not None
     await store.save(SID, {"n": 2, "by": "first"}, expires_at=int(time.time()) + 600, previous=fresh)
     before = await raw.get(hashed(SID))
-    with pytest.raises(SessionConflictError):
-        await store.save(SID, {"n": 2, "by": "second"}, expires_at=int(time.time()) + 600, previous=stale)
+    assert await store.save(SID, {"n": 2, "by": "second"}, expires_at=int(time.time()) + 600, previous=stale) is None
     assert await raw.get(hashed(SID)) == before
 
 
-async def test_with_locking_an_item_written_by_set_is_at_version_zero(make_store: StoreFactory, raw: Raw) -> None:
-    store = await make_store(locking=True)
+async def test_an_item_written_by_set_is_at_version_zero(store: DynamoDBStore, raw: Raw) -> None:
     await store.set(SID, {"n": 1})
     loaded = await store.load(SID)
     assert loaded is not None and loaded.version == 0
@@ -612,24 +612,22 @@ async def test_with_locking_an_item_written_by_set_is_at_version_zero(make_store
     assert item is not None and item["Version"] == {"N": "1"}
 
 
-async def test_with_locking_saving_over_a_destroyed_session_raises_conflict_and_creates_nothing(
-    make_store: StoreFactory, raw: Raw
-) -> None:
-    store = await make_store(locking=True)
+async def test_saving_over_a_destroyed_session_returns_none_and_creates_nothing(store: DynamoDBStore, raw: Raw) -> None:
     await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
     loaded = await store.load(SID)
     await store.destroy(SID)
-    with pytest.raises(SessionConflictError):
-        await store.save(SID, {"n": 2}, expires_at=int(time.time()) + 600, previous=loaded)
+    assert await store.save(SID, {"n": 2}, expires_at=int(time.time()) + 600, previous=loaded) is None
     assert await raw.scan() == []
 
 
-async def test_without_locking_no_version_attribute_is_written(store: DynamoDBStore, raw: Raw) -> None:
+async def test_saving_a_new_session_under_a_taken_id_raises_conflict_and_writes_nothing(
+    store: DynamoDBStore, raw: Raw
+) -> None:
     await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
-    item = await raw.get(hashed(SID))
-    assert item is not None and "Version" not in item
-    record = await store.load(SID)
-    assert record is not None and record.version is None
+    before = await raw.get(hashed(SID))
+    with pytest.raises(SessionConflictError, match="already taken"):
+        await store.save(SID, {"n": 2}, expires_at=int(time.time()) + 600)
+    assert await raw.get(hashed(SID)) == before
 
 
 # -- corrupt items -------------------------------------------------------------------------------------------------
@@ -695,10 +693,9 @@ async def test_load_of_a_corrupt_item_returns_none_and_logs(
         assert "corrupt" in caplog.text, name
 
 
-async def test_with_locking_a_non_numeric_version_is_corrupt(
-    make_store: StoreFactory, raw: Raw, caplog: pytest.LogCaptureFixture
+async def test_a_non_numeric_version_is_corrupt(
+    store: DynamoDBStore, raw: Raw, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = await make_store(locking=True)
     await raw.put({**live_item(), "Version": {"S": "one"}})
     with caplog.at_level(logging.WARNING, logger="tornado_dynasession"):
         assert await store.load(SID) is None

@@ -1,6 +1,6 @@
 """tornado_dynasession: async, DynamoDB-backed web sessions for Tornado and Sanic."""
 
-from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, OrjsonCodec
+from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
 from .errors import (
     CodecError,
     ConfigurationError,
@@ -26,6 +26,7 @@ __all__ = [
     "DynamoDBStore",
     "EncryptedCodec",
     "JsonCodec",
+    "KeyBoundCodec",
     "OrjsonCodec",
     "Session",
     "SessionConflictError",

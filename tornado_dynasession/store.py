@@ -4,8 +4,10 @@ Item layout (attribute names configurable)::
 
     {<hash_key>: {"S": key}, "Expires": {"N": "<epoch seconds>"}, "Session": {"S": "<JSON text>"}}
 
-plus, when the session policy writes it, ``Created`` (N, epoch seconds) for the absolute lifetime and, with
-``locking=True``, ``Version`` (N). ``key`` is the base64url SHA-256 of the session id unless ``hash_ids=False``.
+plus, when the session policy writes it, ``Created`` (N, epoch seconds) for the absolute lifetime, ``MaxAge`` (N) for
+a session's own lifetime, and ``Version`` (N), which every policy write increments and is conditional on (an item
+without one, such as the Node store writes, is at version 0). ``key`` is the base64url SHA-256 of the session id
+unless ``hash_ids=False``.
 
 An id given up at login (:meth:`DynamoDBStore.supersede`) is kept for a short while as a *tombstone*,
 ``{<hash_key>, Expires, Superseded}`` with no ``Session``, both numbers the tombstone's own expiry in epoch seconds.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import enum
 import hashlib
 import logging
@@ -31,7 +34,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from .backends import AttributeNames, Backend, Condition, Item
-from .codec import Codec, OrjsonCodec
+from .codec import Codec, KeyBoundCodec, OrjsonCodec
 from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError
 
 if TYPE_CHECKING:
@@ -134,7 +137,7 @@ class SessionRecord:
     :param data: the decoded session.
     :param expires_at: the item's ``Expires``, integer epoch seconds.
     :param created_at: the item's ``Created``, integer epoch seconds, or None for items written without it.
-    :param version: the item's ``Version`` with ``locking=True`` (0 when the item has none), else None.
+    :param version: the item's ``Version`` (0 when the item has none).
     :param max_age: the session's own lifetime in seconds (``MaxAge``), when it was saved with one.
     """
 
@@ -180,8 +183,9 @@ class DynamoDBStore:
     :param max_age: the default lifetime in seconds (floats accepted); 300.
     :param consistent_read: strongly consistent GetItem (a logout is never undone by a stale read).
     :param hash_ids: store SHA-256 digests of session ids, so a leaked table holds no live tokens.
-    :param locking: optimistic locking: a ``Version`` attribute, and :meth:`save` raises
-        :class:`SessionConflictError` instead of overwriting a concurrent change.
+    :param locking: how the session policy settles two requests that changed the same key of one session: by
+        default the later write wins for that key; with ``locking=True`` the later request gets
+        :class:`SessionConflictError` (409). Changes to different keys are merged either way.
     :param connect_timeout: seconds to wait for a connection, per attempt.
     :param read_timeout: seconds to wait for a response, per attempt.
     :param max_attempts: total attempts per call (botocore standard retry mode, with backoff).
@@ -229,6 +233,8 @@ class DynamoDBStore:
         self.endpoint_url = endpoint_url or endpoint_from_env()
         self.region_name = region_name
         self.codec: Codec = codec if codec is not None else OrjsonCodec()
+        # A codec that binds what it stores to the item (EncryptedCodec) is handed the stored hash key.
+        self._bound_codec = self.codec if isinstance(self.codec, KeyBoundCodec) else None
         self.max_age = check_max_age(max_age)
         self.consistent_read = consistent_read
         self.hash_ids = hash_ids
@@ -382,9 +388,19 @@ class DynamoDBStore:
         refreshed, item = await backend.refresh(key, refresh_to, now=now, latest=int(now) + MAX_LIFETIME_SECONDS + 1)
         if item is None:
             return Absence.MISSING
-        found = self._record_from_item(item, sid)
-        if not refreshed and isinstance(found, SessionRecord):
-            return self._corrupt(sid, "the item failed the live-session condition (attribute types)")
+        found = self._record_from_item(item, sid)  # the item as it was before the call
+        if not refreshed:
+            if isinstance(found, SessionRecord):
+                return self._corrupt(sid, "the item failed the live-session condition (attribute types)")
+            return found
+        if isinstance(found, SessionRecord):
+            return dataclasses.replace(found, expires_at=refresh_to)
+        if found is Absence.CORRUPT:
+            # Only what DynamoDB cannot check (a Session that does not decode) gets here: put the expiry back, so
+            # that a corrupt item is never extended. One more call, on this path only.
+            before = item[self.names.expires]
+            if isinstance(before, (int, float)):
+                await backend.update_expires(key, math.ceil(before), Condition(live_after=now))
         return found
 
     async def refresh(
@@ -428,18 +444,17 @@ class DynamoDBStore:
         if not isinstance(raw, (str, bytes)):
             return self._corrupt(sid, f"{names.session} is missing or neither a string nor binary")
         try:
-            data = self.codec.decode(raw)
+            bound = self._bound_codec
+            key = item.get(names.hash_key)
+            data = self.codec.decode(raw) if bound is None or not isinstance(key, str) else bound.decode_for(key, raw)
         except CodecError as exc:
             return self._corrupt(sid, str(exc))
         except Exception as exc:  # a third-party codec that breaks the protocol must not crash the request
             return self._corrupt(sid, f"{type(exc).__name__}: {exc}")
         created_at = item.get(names.created)
-        version: int | None = None
-        if self.locking:
-            stored_version = item.get(names.version, 0)
-            if type(stored_version) is not int:
-                return self._corrupt(sid, f"{names.version} is not an integer number")
-            version = stored_version
+        version = item.get(names.version, 0)
+        if type(version) is not int:
+            return self._corrupt(sid, f"{names.version} is not an integer number")
         max_age = item.get(names.max_age)
         return SessionRecord(
             data=data,
@@ -475,7 +490,8 @@ class DynamoDBStore:
         key = self.key_for(sid)
         if not isinstance(data, Mapping):
             raise TypeError(f"session data must be a dict, not {type(data).__name__}")
-        encoded = self.codec.encode(data)
+        bound = self._bound_codec
+        encoded = self.codec.encode(data) if bound is None else bound.encode_for(key, data)
         item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded}
         size = len(names.hash_key) + len(key.encode()) + len(names.expires) + len(str(expires_at))
         size += len(names.session)
@@ -521,31 +537,29 @@ class DynamoDBStore:
     ) -> SessionRecord | None:
         """One conditional PutItem: the write the session policy makes for a new or modified session.
 
-        With ``previous`` None the id must be new (the write never overwrites). Otherwise the stored session must
-        still be live (and, with ``locking=True``, at ``previous.version``), so a session destroyed meanwhile is
-        never brought back. Returns the new record, or None when the stored session is gone (destroyed or
-        expired). With locking, any failed condition raises :class:`SessionConflictError` instead.
-        ``created_at`` (epoch seconds) and ``max_age`` (the session's own lifetime, whole seconds) are stored
-        as ``Created`` and ``MaxAge`` when given.
+        With ``previous`` None the id must be new (the write never overwrites; a taken id raises
+        :class:`SessionConflictError`). Otherwise the stored session must still be live and at
+        ``previous.version`` (an item without a ``Version`` is at 0), and the new item gets the next version.
+        Returns the new record, or None when the condition failed: another request wrote the session since
+        ``previous`` was read, or ended it (a logout, an expiry, a login). Nothing is written then; read the
+        session again to tell which (the session policy merges this request's changes onto a newer version, and
+        never brings back an ended session). ``created_at`` (epoch seconds) and ``max_age`` (the session's own
+        lifetime, whole seconds) are stored as ``Created`` and ``MaxAge`` when given.
         """
-        version: int | None = None
-        if self.locking:
-            version = 1 if previous is None or previous.version is None else previous.version + 1
+        version = 1 if previous is None else (previous.version or 0) + 1
         item = self._item(sid, data, expires_at, created_at, version, max_age)
         if previous is None:
             condition = Condition(absent=True)
         else:
-            # An item written without a Version (by set(), or before locking was enabled) is at version 0.
-            condition = Condition(live_after=time.time(), version=(previous.version or 0) if self.locking else None)
+            condition = Condition(live_after=time.time(), version=previous.version or 0)
         backend = await self._ready()
         written = await backend.put(item, condition)
         if written is None:
             written = await self._landed(backend, item)
         if not written:
-            if self.locking or previous is None:
+            if previous is None:
                 raise SessionConflictError(
-                    f"session {self.fingerprint(sid)} was changed or removed by another request since it was "
-                    "loaded; nothing was written. Reload and retry the change."
+                    f"session id {self.fingerprint(sid)} is already taken; nothing was written. Use a new id."
                 )
             return None
         return SessionRecord(
@@ -559,16 +573,13 @@ class DynamoDBStore:
         return stored == item
 
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
-        """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``).
+        """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``): the
+        same call as :meth:`refresh`, answering only whether the session was live.
 
-        Only a live session is touched: a missing, expired or destroyed one is left alone, nothing is created,
-        and the result is False. True means ``Expires`` moved.
+        Only a live session is touched: a missing, expired, destroyed, superseded or corrupt one is left as it
+        is, nothing is created, and the result is False. True means ``Expires`` moved.
         """
-        now = time.time()
-        if expires_at is None:
-            expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
-        check_expires_at(expires_at, now)
-        return await (await self._ready()).update_expires(self.key_for(sid), expires_at, Condition(live_after=now))
+        return await self.refresh(sid, max_age, expires_at=expires_at) is not None
 
     async def destroy(self, sid: str) -> None:
         """One DeleteItem; destroying a missing session is not an error."""

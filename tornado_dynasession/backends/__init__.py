@@ -55,8 +55,8 @@ class Backend(Protocol):
     async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
         """One UpdateItem that slides a live session's ``Expires`` to ``expires_at`` (see
         :meth:`~tornado_dynasession.backends._expressions.ConditionWriter.apply_refresh`): ``(True, item)`` with the
-        item as it now is, or ``(False, item)`` when the condition failed, with the item as it was where the
-        server returns it, else None."""
+        item as it was before the call, or ``(False, item)`` when the condition failed, with the item as it was
+        where the server returns it, else None."""
         ...
 
     async def delete(self, key: str) -> None:

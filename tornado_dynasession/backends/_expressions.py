@@ -70,8 +70,7 @@ class ConditionWriter:
     def apply_refresh(self, request: dict[str, Any], expires_at: int, *, now: float, latest: int) -> None:
         """Write into an UpdateItem ``request`` the refresh of a session: ``SET Expires = expires_at`` on a live,
         well-formed session (``now < Expires <= latest``, a ``Session`` of type S or B), answered with the item
-        as it then is (``ALL_NEW``), or as it was when the condition fails (``ALL_OLD``, where the server supports
-        it).
+        as it was before (``ALL_OLD``), also when the condition fails (where the server supports it).
 
         A superseded id's tombstone passes the condition but keeps its own expiry (``if_not_exists``), so the
         one call also tells a superseded id from a missing one.
@@ -89,7 +88,7 @@ class ConditionWriter:
             ":S": {"S": "S"},
             ":B": {"S": "B"},
         }
-        request["ReturnValues"] = "ALL_NEW"
+        request["ReturnValues"] = "ALL_OLD"
         request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
 
     def apply_touch(self, condition: Condition, request: dict[str, Any], expires_at: int) -> None:
