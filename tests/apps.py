@@ -7,13 +7,16 @@ the session after the handler ran, unless noted:
 - ``/read``: reads only;
 - ``/counter``: ``count += 1``;
 - ``/set?key=K&value=V``: one assignment;
-- ``/append?item=X[&mark=1]``: a nested change (``session["cart"].append``), with ``mark_modified`` if mark=1;
+- ``/append?item=X[&mark=1|&mark=KEY]``: a nested change (``session["cart"].append``), with ``mark_modified()``
+  if mark=1, or ``mark_modified(KEY)``;
 - ``/login?user=U``: regenerate, then ``user = U``;
 - ``/logout``: invalidate;
 - ``/max-age?seconds=S``: ``session.max_age = S``;
 - ``/big?kb=N``: stores N KiB of text (for the oversize error);
 - ``/slow?seconds=S``: reads, sleeps S seconds, then ``count += 1`` (for races);
 - ``/slow-read?seconds=S``: reads, sleeps S seconds, changes nothing (for races);
+- ``/slow-set?key=K&value=V&seconds=S[&whole=1]``: reads, sleeps S seconds, then one assignment (for races); with
+  whole=1 also ``mark_modified()``, replacing the whole session;
 - ``/delete?key=K``: ``del session[K]``;
 - ``/clear``: ``session.clear()``;
 - ``/scratch``: sets ``scratch`` and deletes it again (a new visitor's session that ends up empty);
@@ -80,8 +83,11 @@ class Append(_Base):
         if "cart" not in self.session:
             self.session["cart"] = []
         self.session["cart"].append(self.get_argument("item"))
-        if self.get_argument("mark", "0") == "1":
+        mark = self.get_argument("mark", "0")
+        if mark == "1":
             self.session.mark_modified()
+        elif mark != "0":
+            self.session.mark_modified(mark)
         self.answer()
 
 
@@ -114,6 +120,15 @@ class Slow(_Base):
     async def get(self) -> None:
         await asyncio.sleep(float(self.get_argument("seconds")))
         self.session["count"] = int(self.session.get("count", 0)) + 1
+        self.answer()
+
+
+class SlowSet(_Base):
+    async def get(self) -> None:
+        await asyncio.sleep(float(self.get_argument("seconds")))
+        self.session[self.get_argument("key")] = self.get_argument("value")
+        if self.get_argument("whole", "0") == "1":
+            self.session.mark_modified()
         self.answer()
 
 
@@ -205,6 +220,7 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/big", Big),
     (r"/slow", Slow),
     (r"/slow-read", SlowRead),
+    (r"/slow-set", SlowSet),
     (r"/delete", Delete),
     (r"/clear", Clear),
     (r"/scratch", Scratch),
@@ -297,8 +313,11 @@ async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str,
         if "cart" not in session:
             session["cart"] = []
         session["cart"].append(request.args.get("item"))
-        if request.args.get("mark") == "1":
+        mark = request.args.get("mark", "0")
+        if mark == "1":
             session.mark_modified()
+        elif mark != "0":
+            session.mark_modified(mark)
         return answer(request)
 
     @app.get("/login")
@@ -326,6 +345,14 @@ async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str,
     async def slow(request: Request) -> HTTPResponse:
         await asyncio.sleep(float(request.args.get("seconds")))
         request.ctx.session["count"] = int(request.ctx.session.get("count", 0)) + 1
+        return answer(request)
+
+    @app.get("/slow-set")
+    async def slow_set(request: Request) -> HTTPResponse:
+        await asyncio.sleep(float(request.args.get("seconds")))
+        request.ctx.session[request.args.get("key")] = request.args.get("value")
+        if request.args.get("whole") == "1":
+            request.ctx.session.mark_modified()
         return answer(request)
 
     @app.get("/slow-read")

@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tornado_dynasession import DynamoDBStore, StoreUnavailableError
+from tornado_dynasession import Absence, DynamoDBStore, StoreUnavailableError
 from tornado_dynasession.local import DynaliteServer
 from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table, delete_table
@@ -373,18 +373,114 @@ async def test_with_locking_one_of_two_concurrent_writers_wins_and_the_other_get
     assert state(await browser.get("/counter"))["data"] == {"count": 3}  # a retry of the loser then succeeds
 
 
-async def test_without_locking_the_last_writer_wins(
+async def test_parallel_requests_that_change_different_keys_both_land(
     serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
 ) -> None:
     browser = await start_session(serve, proxy)
-    slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))
+    slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))  # loads count=1 now, writes count=2 in 1 s
     await asyncio.sleep(0.3)
     fast = await browser.get("/set?key=fast&value=1")
     late = await slow
     assert state(fast)["data"] == {"count": 1, "fast": "1"}
-    assert state(late)["data"] == {"count": 2}
-    # Both writes were acknowledged; the later one replaced the earlier one's change.
-    assert await counted_store.get(session_id_of(browser)) == {"count": 2}
+    assert late.status == 200
+    assert await counted_store.get(session_id_of(browser)) == {"count": 2, "fast": "1"}
+
+
+async def test_a_conflict_costs_one_getitem_and_one_putitem_more_only_for_the_later_writer(
+    serve: Serve, proxy: DynamoProxy
+) -> None:
+    browser = await start_session(serve, proxy)
+    slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/set?key=fast&value=1")
+    assert dict(proxy.calls) == {"UpdateItem": 2, "PutItem": 1}  # both reads; the fast write
+    await slow
+    # the slow write's PutItem fails its version condition; one GetItem and one PutItem more merge it
+    assert dict(proxy.calls) == {"UpdateItem": 2, "PutItem": 3, "GetItem": 1}
+
+
+@pytest.mark.parametrize("locking", [False, True])
+async def test_a_nested_change_marked_by_its_key_merges_with_a_parallel_change(
+    serve: Serve, proxy: DynamoProxy, dynamodb_table: str, locking: bool
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, locking=locking) as store:
+        browser = await start_session(serve, proxy, store=store)
+        await browser.get("/append?item=a&mark=cart")
+        slow = asyncio.ensure_future(browser.get("/slow-set?key=pref&value=dark&seconds=1"))
+        await asyncio.sleep(0.3)
+        assert (await browser.get("/append?item=b&mark=cart")).status == 200
+        assert (await slow).status == 200
+        assert await store.get(session_id_of(browser)) == {"count": 1, "cart": ["a", "b"], "pref": "dark"}
+
+
+async def test_the_same_key_changed_by_two_requests_keeps_the_later_writers_value(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=theme&value=slow&seconds=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/set?key=theme&value=fast")
+    assert (await slow).status == 200
+    assert await counted_store.get(session_id_of(browser)) == {"count": 1, "theme": "slow"}
+
+
+async def test_with_locking_different_keys_still_merge(
+    serve: Serve, proxy: DynamoProxy, locking_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy, store=locking_store)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/set?key=b&value=2")
+    assert (await slow).status == 200
+    assert await locking_store.get(session_id_of(browser)) == {"count": 1, "a": "1", "b": "2"}
+
+
+async def test_with_locking_a_request_that_replaced_the_whole_session_gets_409_on_a_parallel_change(
+    serve: Serve, proxy: DynamoProxy, locking_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy, store=locking_store)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1&whole=1"))  # replaces it whole
+    await asyncio.sleep(0.3)
+    await browser.get("/set?key=b&value=2")
+    assert (await slow).status == 409
+    assert await locking_store.get(session_id_of(browser)) == {"count": 1, "b": "2"}
+
+
+async def test_without_locking_a_request_that_replaced_the_whole_session_overwrites_a_parallel_change(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1&whole=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/set?key=b&value=2")
+    assert (await slow).status == 200
+    assert await counted_store.get(session_id_of(browser)) == {"count": 1, "a": "1"}
+
+
+async def test_a_write_racing_a_logout_never_brings_the_session_back_through_the_merge(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    cookies = dict(browser.cookies)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/logout", cookies=cookies)
+    assert (await slow).status == 200
+    assert await counted_store.lookup(sid) is Absence.MISSING
+
+
+async def test_a_write_racing_a_login_never_writes_over_the_old_ids_tombstone(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
+    slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1"))
+    await asyncio.sleep(0.3)
+    await browser.get("/login?user=ada")
+    assert (await slow).status == 200
+    assert await counted_store.lookup(sid) is Absence.SUPERSEDED
+    assert await counted_store.get(session_id_of(browser)) == {"count": 1, "user": "ada"}
 
 
 # -- load -------------------------------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tornado.web import create_signed_value
 
-from tornado_dynasession import DynamoDBStore
+from tornado_dynasession import DynamoDBStore, EncryptedCodec
 
 from .conftest import SECRET, Serve
 from .support import Browser, DynamoProxy, Reply, open_raw_client, session_id_in
@@ -391,3 +391,64 @@ async def test_raw_session_ids_and_cookies_never_appear_in_logs(
     assert "UpdateItem" in text
     leaked = [secret for secret in secrets_seen if secret in text]
     assert leaked == []
+
+
+# -- encrypted sessions are bound to their item -----------------------------------------------------------------------
+
+
+async def test_an_encrypted_session_copied_into_another_item_is_absent_there(
+    serve: Serve, proxy: DynamoProxy, dynamodb_table: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    codec = EncryptedCodec(keys=[EncryptedCodec.generate_key()])
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, codec=codec) as store:
+        admin = await serve(store=store)
+        await admin.get("/set?key=role&value=admin")
+        user = Browser(admin.base_url)
+        try:
+            await user.get("/set?key=role&value=guest")
+            admin_id, user_id = (
+                session_id_in(SECRET, admin.cookies["session"]),
+                session_id_in(SECRET, user.cookies["session"]),
+            )
+            assert admin_id is not None and user_id is not None
+            async with open_raw_client(proxy.url) as client:
+                admin_item = await client.get_item(
+                    TableName=dynamodb_table, Key={"SessionID": {"S": store.key_for(admin_id)}}, ConsistentRead=True
+                )
+                await client.update_item(  # someone with write access to the table copies the admin's value over
+                    TableName=dynamodb_table,
+                    Key={"SessionID": {"S": store.key_for(user_id)}},
+                    UpdateExpression="SET #s = :s",
+                    ExpressionAttributeNames={"#s": "Session"},
+                    ExpressionAttributeValues={":s": admin_item["Item"]["Session"]},
+                )
+            with caplog.at_level(logging.WARNING, logger="tornado_dynasession"):
+                reply = await user.get("/read")
+            assert state(reply) == {"id": None, "new": True, "data": {}}
+            assert "corrupt" in caplog.text
+            assert state(await admin.get("/read"))["data"] == {"role": "admin"}  # the original still reads
+        finally:
+            await user.close()
+
+
+async def test_an_encrypted_session_written_unbound_by_an_earlier_version_still_loads_and_is_rebound_when_saved(
+    serve: Serve, proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    codec = EncryptedCodec(keys=[EncryptedCodec.generate_key()])
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, codec=codec) as store:
+        browser = await serve(store=store)
+        await browser.get("/set?key=a&value=1")
+        sid = session_id_in(SECRET, browser.cookies["session"])
+        assert sid is not None
+        key = {"SessionID": {"S": store.key_for(sid)}}
+        async with open_raw_client(proxy.url) as client:
+            await client.update_item(  # the value as the earlier version wrote it: format 1, bound to nothing
+                TableName=dynamodb_table,
+                Key=key,
+                UpdateExpression="SET #s = :s",
+                ExpressionAttributeNames={"#s": "Session"},
+                ExpressionAttributeValues={":s": {"B": codec.encode({"a": "1"})}},
+            )
+            assert state(await browser.get("/set?key=b&value=2"))["data"] == {"a": "1", "b": "2"}
+            stored = await client.get_item(TableName=dynamodb_table, Key=key, ConsistentRead=True)
+        assert bytes(stored["Item"]["Session"]["B"])[:1] == b"\x02"

@@ -192,7 +192,7 @@ async def test_a_remember_me_session_read_costs_one_call(
 
 @pytest.mark.parametrize("touch_after", [0, 60])
 @pytest.mark.parametrize("stored", ["missing", "expired", "corrupt"])
-async def test_a_cookie_without_a_live_session_costs_one_call_and_is_cleared(
+async def test_a_cookie_without_a_live_session_costs_one_read_and_is_cleared(
     serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore, touch_after: int, stored: str
 ) -> None:
     browser = await start_session(serve, proxy, touch_after=touch_after)
@@ -219,8 +219,12 @@ async def test_a_cookie_without_a_live_session_costs_one_call_and_is_cleared(
     proxy.reset()
     reply = await browser.get("/read")
     assert state(reply)["new"] is True
-    assert proxy.count() == 1
-    assert proxy.calls["UpdateItem" if touch_after == 0 else "GetItem"] == 1
+    if stored == "corrupt" and touch_after == 0:
+        # DynamoDB cannot see that the Session does not decode: the slide went through, and one more call puts the
+        # expiry back, so a corrupt item is never extended
+        assert dict(proxy.calls) == {"UpdateItem": 2}
+    else:
+        assert dict(proxy.calls) == {"UpdateItem" if touch_after == 0 else "GetItem": 1}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
 

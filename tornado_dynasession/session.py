@@ -31,6 +31,7 @@ neither clears nor replaces the cookie, so that it cannot log the user out.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -74,6 +75,11 @@ _SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 """The shape of :func:`new_session_id`: 32 random bytes, base64url without padding."""
 
 
+MERGE_ATTEMPTS = 3
+"""How many times a save is written when other requests keep writing the same session meanwhile; then 409."""
+
+_ABSENT = object()
+
 SUPERSEDED_GRACE_SECONDS = 60
 """How long the id that a login replaced stays recognisable (as a tombstone, at most until its own expiry): long
 enough for every request that was already on its way with the old cookie to arrive."""
@@ -115,8 +121,11 @@ def vary_on_cookie(vary: str | None) -> str | None:
 class Session(dict[str, Any]):
     """The current request's session: a ``dict`` plus a little state.
 
-    Assigning, deleting, ``update()``, ``pop()``, ``setdefault()`` and ``clear()`` mark it modified. A change
-    inside a nested value (``session["cart"].append(x)``) does not: call :meth:`mark_modified` after it.
+    Assigning, deleting, ``update()``, ``pop()``, ``popitem()`` and ``setdefault()`` mark it modified, and record
+    which top-level keys this request changed: when another request wrote the same session meanwhile, only those
+    keys are applied onto its newer version, so parallel requests that change different keys both land.
+    ``clear()`` changes the whole session. A change inside a nested value (``session["cart"].append(x)``) is not
+    seen: call ``mark_modified("cart")`` after it.
     """
 
     def __init__(
@@ -129,12 +138,16 @@ class Session(dict[str, Any]):
         stale_cookie: bool = False,
         superseded: bool = False,
         cookie_due: bool = False,
+        base: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(data or {})
         self._id = session_id
         self._record = record
         self._max_age = max_age
         self._modified = False
+        self._changed_keys: set[str] = set()  # top-level keys this request set or deleted
+        self._whole = False  # the request replaced the whole session (clear(), or mark_modified() without a key)
+        self._base = base  # with locking: the data as loaded, to tell a key changed by another request meanwhile
         self._max_age_changed = False
         # Ids to end once this session is saved: (id, None) to destroy, (id, expires_at) to supersede.
         self._retired: list[tuple[str, int | None]] = []
@@ -182,9 +195,15 @@ class Session(dict[str, Any]):
 
     # -- explicit actions -------------------------------------------------------------------------------------
 
-    def mark_modified(self) -> None:
-        """Mark the session changed, for nested changes such as ``session["cart"].append(x)``."""
+    def mark_modified(self, key: str | None = None) -> None:
+        """Mark the session changed, for nested changes: ``mark_modified("cart")`` after
+        ``session["cart"].append(x)``. Without a key, the whole session counts as changed: a concurrent request's
+        changes to other keys are then overwritten (or, with locking, a conflict)."""
         self._modified = True
+        if key is None:
+            self._whole = True
+        else:
+            self._changed_keys.add(key)
 
     def regenerate(self) -> None:
         """Give the session a new id, keeping its data; the old record is destroyed when the session is saved.
@@ -215,46 +234,59 @@ class Session(dict[str, Any]):
         self._id = None
         self._record = None
         dict.clear(self)
-        self._modified = False
+        self._saved()
 
     # -- dict mutators mark the session modified ----------------------------------------------------------------
 
+    def _changed(self, key: str) -> None:
+        self._modified = True
+        self._changed_keys.add(key)
+
+    def _saved(self) -> None:
+        """The stored session now matches this one: nothing is pending."""
+        self._modified = False
+        self._changed_keys.clear()
+        self._whole = False
+
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
-        self._modified = True
+        self._changed(key)
 
     def __delitem__(self, key: str) -> None:
         super().__delitem__(key)
-        self._modified = True
+        self._changed(key)
 
     def clear(self) -> None:
-        """Remove all items (marks the session modified)."""
+        """Remove all items (marks the whole session modified)."""
         if self:
             self._modified = True
+            self._whole = True
         super().clear()
 
     def pop(self, key: str, *default: Any) -> Any:
-        """Remove ``key`` and return its value (marks the session modified when it was present)."""
+        """Remove ``key`` and return its value (marks it modified when it was present)."""
         if key in self:
-            self._modified = True
+            self._changed(key)
         return super().pop(key, *default)
 
     def popitem(self) -> tuple[str, Any]:
-        """Remove and return an item (marks the session modified)."""
+        """Remove and return an item (marks its key modified)."""
         item = super().popitem()
-        self._modified = True
+        self._changed(item[0])
         return item
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        """``dict.setdefault`` (marks the session modified when ``key`` was missing)."""
+        """``dict.setdefault`` (marks ``key`` modified when it was missing)."""
         if key not in self:
-            self._modified = True
+            self._changed(key)
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        """``dict.update`` (marks the session modified)."""
-        super().update(*args, **kwargs)
+        """``dict.update`` (marks each key it sets modified)."""
+        changes = dict(*args, **kwargs)
+        super().update(changes)
         self._modified = True
+        self._changed_keys.update(changes)
 
     def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
         self.update(other)
@@ -519,6 +551,8 @@ class SessionPolicy:
             record=record,
             max_age=record.max_age if record.max_age is not None else self.max_age,
             cookie_due=cookie_due,
+            # With locking, a conflict on a key is told from the data as loaded; nested values may change in place.
+            base=copy.deepcopy(record.data) if self.store.locking else None,
         )
 
     def _cookie_due(self, sent: CookieClaims, current: CookieClaims, now: float) -> bool:
@@ -591,7 +625,7 @@ class SessionPolicy:
             # The cookie names an id a login just replaced: this request must not log the user out.
             if session.modified:
                 logger.info("session change not stored: the request's cookie was superseded by a login meanwhile")
-                session._modified = False
+                session._saved()
             return None
         if session.modified or session._max_age_changed:
             # A new lifetime is a change too: the item must store it (MaxAge) for later requests.
@@ -613,14 +647,8 @@ class SessionPolicy:
             session._id = new_session_id()
         session_id = session.id
         assert session_id is not None
-        previous = session.record
-        created_at = previous.created_at if previous is not None and previous.created_at else int(now)
-        expires_at = self._expires_at(now, session.max_age, created_at)
-        own_max_age = None if session.max_age == self.max_age else math.ceil(session.max_age)
-        saved = await self.store.save(
-            session_id, session, expires_at=expires_at, created_at=created_at, max_age=own_max_age, previous=previous
-        )
-        session._modified = False
+        saved = await self._write(session, session_id, now)
+        session._saved()
         session._max_age_changed = False
         session._cookie_due = False
         # The old record goes only once the new one is written: a failure in between loses nothing.
@@ -630,6 +658,64 @@ class SessionPolicy:
             return None
         session._record = saved
         return None if session._cookie_sent else self._session_cookie(session_id, saved, now, https)
+
+    async def _write(self, session: Session, session_id: str, now: float) -> SessionRecord | None:
+        """The conditional PutItem of the session; when another request wrote it meanwhile, this request's changed
+        keys are merged onto the newer version and written again (a GetItem and a PutItem per round, on that path
+        only). None when the session ended meanwhile: it is never brought back."""
+        previous = session.record
+        data: Mapping[str, Any] = session
+        own_max_age = None if session.max_age == self.max_age else math.ceil(session.max_age)
+        for _ in range(MERGE_ATTEMPTS):
+            created_at = previous.created_at if previous is not None and previous.created_at else int(now)
+            saved = await self.store.save(
+                session_id,
+                data,
+                expires_at=self._expires_at(now, session.max_age, created_at),
+                created_at=created_at,
+                max_age=own_max_age,
+                previous=previous,
+            )
+            if saved is not None or previous is None:
+                break
+            fresh = await self.store.lookup(session_id)
+            if not isinstance(fresh, SessionRecord):
+                return None
+            data = self._merged(session, fresh)
+            previous = fresh
+        else:
+            raise SessionConflictError(
+                f"session {self.store.fingerprint(session_id)} was written by other requests {MERGE_ATTEMPTS} times "
+                "while this request saved it; nothing of this request was stored. Retry the request."
+            )
+        if data is not session:
+            dict.clear(session)
+            dict.update(session, data)
+        return saved
+
+    def _merged(self, session: Session, fresh: SessionRecord) -> dict[str, Any]:
+        """This request's changes applied onto ``fresh``, the version another request wrote meanwhile."""
+        locking = self.store.locking
+        if session._whole:
+            if locking:
+                raise SessionConflictError(
+                    f"session {self.store.fingerprint(session.id or '')} was changed by another request while this "
+                    "one replaced it whole (clear(), or mark_modified() without a key); nothing was written. Retry."
+                )
+            return dict(session)
+        merged = dict(fresh.data)
+        base = session._base or {}
+        for key in session._changed_keys:
+            if locking and fresh.data.get(key, _ABSENT) != base.get(key, _ABSENT):
+                raise SessionConflictError(
+                    f"session key {key!r} was changed by another request while this one changed it too; nothing "
+                    "was written. Retry the request."
+                )
+            if key in session:
+                merged[key] = session[key]
+            else:
+                merged.pop(key, None)
+        return merged
 
     async def _renew_cookie(
         self, session: Session, session_id: str, now: float, https: bool
