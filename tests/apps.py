@@ -391,6 +391,11 @@ async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str,
         await response.send("second chunk\n")
         await response.eof()
 
+    return await serve_sanic_app(app)
+
+
+async def serve_sanic_app(app: Any) -> tuple[str, Stop]:
+    """Serve a Sanic app on a free 127.0.0.1 port, in this event loop; returns its base URL and a stop function."""
     port = free_port()
     server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
     assert server is not None

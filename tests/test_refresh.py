@@ -25,8 +25,9 @@ import pytest
 from tornado_dynasession import DynamoDBStore, SessionRecord, SessionStoreError
 from tornado_dynasession.local import MotoServer
 from tornado_dynasession.store import BACKEND_NAMES, Absence
-from tornado_dynasession.tables import create_table, delete_table
+from tornado_dynasession.tables import create_table
 
+from . import test_store
 from .support import DynamoProxy, open_raw_client
 from .test_store import CORRUPT_ITEMS, SID, TEN_YEARS_AND_A_DAY, Raw, _early_in_a_second, hashed, live_item
 
@@ -35,26 +36,10 @@ ItemBuilder = Callable[[], dict[str, Any]]
 
 ONE_UPDATE = Counter({"UpdateItem": 1})
 
-
-@pytest.fixture(scope="module")
-def module_table(dynamodb_endpoint: str) -> Iterator[str]:
-    name = f"refresh-tests-{time.time_ns()}"
-    asyncio.run(create_table(name, endpoint_url=dynamodb_endpoint))
-    yield name
-    asyncio.run(delete_table(name, endpoint_url=dynamodb_endpoint))
-
-
-@pytest.fixture
-async def dynamodb_table(module_table: str, raw_client: Any) -> str:
-    """Overrides the plugin's table-per-test: this module's one table, emptied before each test."""
-    for item in (await raw_client.scan(TableName=module_table, ConsistentRead=True))["Items"]:
-        await raw_client.delete_item(TableName=module_table, Key={"SessionID": item["SessionID"]})
-    return module_table
-
-
-@pytest.fixture
-def raw(raw_client: Any, dynamodb_table: str) -> Raw:
-    return Raw(raw_client, dynamodb_table)
+# The store tests' fixtures: one table for the module, emptied before each test, and the raw client on it.
+module_table = test_store.module_table
+dynamodb_table = test_store.dynamodb_table
+raw = test_store.raw
 
 
 def _without_expires(item: dict[str, Any] | None) -> dict[str, Any]:

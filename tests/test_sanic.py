@@ -11,9 +11,9 @@ from sanic import Sanic
 from tornado_dynasession import ConfigurationError, DynamoDBStore
 from tornado_dynasession.sanic import SAVE_PRIORITY, Sessions
 
-from .apps import Stop
+from .apps import Stop, serve_sanic_app
 from .conftest import SECRET, Serve
-from .support import Browser, DynamoProxy, Reply, free_port
+from .support import Browser, DynamoProxy, Reply
 from .test_sessions import session_id_of
 
 
@@ -104,20 +104,7 @@ async def start_app_with_middleware(store: DynamoDBStore) -> tuple[str, Stop]:
     async def encoded(request: Request) -> HTTPResponse:
         return text("ok")
 
-    port = free_port()
-    server = await app.create_server(host="127.0.0.1", port=port, return_asyncio_server=True, access_log=False)
-    assert server is not None
-    await server.startup()
-    await server.before_start()
-    await server.after_start()
-    await server.start_serving()
-
-    async def stop() -> None:
-        await server.before_stop()
-        await server.close()
-        await server.after_stop()
-
-    return f"http://127.0.0.1:{port}", stop
+    return await serve_sanic_app(app)
 
 
 @pytest.fixture
