@@ -308,6 +308,20 @@ async def test_cookie_is_httponly_lax_rooted_and_not_secure_over_plain_http(serv
     assert 595 <= int(cookie["max-age"]) <= 600  # one lifetime past the session's expiry
 
 
+async def test_a_browser_session_cookie_has_neither_expires_nor_max_age_but_the_item_still_expires(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
+    browser = await serve(cookie_persistent=False, max_age=100)
+    reply = await browser.get("/counter")
+    raw = next(value for key, value in reply.headers if key.lower() == "set-cookie")
+    assert "expires" not in raw.lower() and "max-age" not in raw.lower()
+    assert "httponly" in raw.lower()
+    record = await counted_store.load(session_id_of(browser))
+    assert record is not None and 98 <= record.expires_at - time.time() <= 101
+    await browser.get("/logout")
+    assert "session" not in browser.cookies  # clearing still expires it at once
+
+
 async def test_cookie_is_secure_when_the_request_came_over_https(serve: Serve, proxy: DynamoProxy) -> None:
     browser = await serve()
     behind_tls_proxy = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}

@@ -55,6 +55,7 @@ def policy_from_settings(settings: dict[str, Any]) -> SessionPolicy:
             path=settings.get("session_cookie_path", "/"),
             secure=settings.get("session_cookie_secure"),
             samesite=settings.get("session_cookie_samesite", "Lax"),
+            persistent=settings.get("session_cookie_persistent", True),
         )
         return SessionPolicy(
             store,
@@ -84,7 +85,8 @@ class SessionMixin(_HandlerBase):
     a ``{version: secret}`` dict with ``key_version`` rotates keys), ``session_max_age`` (seconds, 300),
     ``session_touch_after`` (seconds, 0), ``session_absolute_max_age`` (seconds, None), and
     ``session_cookie_name`` ("session"), ``session_cookie_domain``, ``session_cookie_path`` ("/"),
-    ``session_cookie_secure`` (None: Secure when the request came over HTTPS), ``session_cookie_samesite`` ("Lax").
+    ``session_cookie_secure`` (None: Secure when the request came over HTTPS), ``session_cookie_samesite`` ("Lax"),
+    ``session_cookie_persistent`` (True; False for a cookie that ends when the browser closes).
 
     Hooks:
 

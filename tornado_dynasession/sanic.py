@@ -46,6 +46,8 @@ class Sessions:
     :param max_age: the session lifetime in seconds, from the last request; 300.
     :param touch_after: skip the expiry touch when it would move the expiry by less than this many seconds; 0.
     :param absolute_max_age: end every session this many seconds after its creation; None for no limit.
+    :param cookie_persistent: True (default) sends Expires and Max-Age; False sends neither, so the cookie ends when
+        the browser closes (the stored session still expires by ``max_age``).
     :param cookie_name, cookie_domain, cookie_path, cookie_secure, cookie_samesite: the cookie's attributes
         (HttpOnly is always set; ``cookie_secure=None`` sets Secure when ``request.scheme`` is https, which behind
         a proxy needs Sanic's ``PROXIES_COUNT`` or ``FORWARDED_SECRET``).
@@ -78,6 +80,7 @@ class Sessions:
         cookie_path: str = "/",
         cookie_secure: bool | None = None,
         cookie_samesite: Literal["Lax", "Strict", "None"] | None = "Lax",
+        cookie_persistent: bool = True,
     ) -> None:
         self.policy = SessionPolicy(
             store,
@@ -87,7 +90,12 @@ class Sessions:
             touch_after=touch_after,
             absolute_max_age=absolute_max_age,
             cookie=CookieOptions(
-                name=cookie_name, domain=cookie_domain, path=cookie_path, secure=cookie_secure, samesite=cookie_samesite
+                name=cookie_name,
+                domain=cookie_domain,
+                path=cookie_path,
+                secure=cookie_secure,
+                samesite=cookie_samesite,
+                persistent=cookie_persistent,
             ),
         )
         app.ctx.sessions = self
@@ -135,6 +143,10 @@ class Sessions:
         return None
 
 
+def _browser_expiry(expires_at: int | None) -> datetime | None:
+    return None if expires_at is None else datetime.fromtimestamp(expires_at, timezone.utc)
+
+
 def _vary_on_cookie(response: BaseHTTPResponse) -> None:
     vary = vary_on_cookie(response.headers.get("vary"))
     if vary is not None:
@@ -150,7 +162,7 @@ def _apply_cookie(response: BaseHTTPResponse, cookie: CookieInstruction) -> None
         domain=cookie.domain,
         secure=cookie.secure,
         max_age=0 if cleared else cookie.max_age_seconds,
-        expires=_EPOCH if cleared else datetime.fromtimestamp(cookie.expires_at, timezone.utc),
+        expires=_EPOCH if cleared else _browser_expiry(cookie.expires_at),
         httponly=True,
         samesite=cookie.samesite,  # type: ignore[arg-type]
     )

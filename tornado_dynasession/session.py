@@ -307,6 +307,9 @@ class CookieOptions:
     :param secure: True/False to force the Secure attribute; None (the default) sets it when the request came
         over HTTPS.
     :param samesite: "Lax" (default), "Strict", "None" (which requires Secure) or None to omit it.
+    :param persistent: True (default) sends Expires and Max-Age, so the browser keeps the cookie across restarts
+        for the session's lifetime; False sends neither, so the cookie ends when the browser closes (the stored
+        session still expires by its ``max_age``).
     """
 
     name: str = "session"
@@ -314,6 +317,7 @@ class CookieOptions:
     path: str = "/"
     secure: bool | None = None
     samesite: Literal["Lax", "Strict", "None"] | None = "Lax"
+    persistent: bool = True
 
     def __post_init__(self) -> None:
         if not self.name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", self.name):
@@ -332,13 +336,14 @@ class CookieInstruction:
 
     ``value`` is None for a cookie to clear. ``max_age_seconds`` and ``expires_at`` (epoch seconds) give its
     lifetime in the browser: one session lifetime past the stored session's expiry (at most its absolute end), so
-    that slides between two sends of the cookie never leave the browser without it.
+    that slides between two sends of the cookie never leave the browser without it. Both are None for a browser
+    session cookie (``CookieOptions(persistent=False)``): send neither Expires nor Max-Age.
     """
 
     name: str
     value: str | None
-    max_age_seconds: int
-    expires_at: int
+    max_age_seconds: int | None
+    expires_at: int | None
     domain: str | None
     path: str
     secure: bool
@@ -484,11 +489,12 @@ class SessionPolicy:
     def _cookie(self, value: str | None, expires_at: int, now: float, https: bool) -> CookieInstruction:
         options = self.cookie
         secure = options.secure if options.secure is not None else (https or options.samesite == "None")
+        browser_session = value is not None and not options.persistent
         return CookieInstruction(
             name=options.name,
             value=value,
-            max_age_seconds=max(1, int(expires_at - now)) if value is not None else 0,
-            expires_at=expires_at if value is not None else 0,
+            max_age_seconds=None if browser_session else max(1, int(expires_at - now)) if value is not None else 0,
+            expires_at=None if browser_session else expires_at if value is not None else 0,
             domain=options.domain,
             path=options.path,
             secure=secure,
