@@ -1,18 +1,52 @@
-"""The command line: ``python -m tornado_dynasession create-table --table NAME [...]``."""
+"""The command line.
+
+``python -m tornado_dynasession create-table --table NAME [...]``: create the session table.
+``python -m tornado_dynasession local [--port N] [--table NAME] [--path DIR]``: run DynamoDB locally.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
+import os
+import shutil
+import signal
+import socket
 import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
-from .errors import ConfigurationError, SessionStoreError
-from .tables import create_table
+from .cli_errors import USAGE, CliError, check_endpoint, report
+from .local import DYNALITE_VERSION, DynaliteServer, LocalServer, LocalServerError, MotoServer, find_dynalite
+from .store import endpoint_from_env
+from .tables import TableSetup, create_table
+
+LOCAL_PORT = 8001
+
+LOCAL_HELP = f"""\
+Run a DynamoDB-compatible server on 127.0.0.1 for development: dynalite (npm; `npm ci` in the checkout, or
+`npm install dynalite@{DYNALITE_VERSION}` and DYNALITE_PATH=.../node_modules/dynalite/cli.js), or, without Node or
+dynalite, moto's server (pip install "tornado_dynasession[local]"; in memory only). It prints the
+`export DYNAMODB_ENDPOINT=...` line to paste into the shell that runs your app; Ctrl-C or SIGTERM stops it.
+The default port is {LOCAL_PORT}, not 8000: 8000 is Sanic's default port (and a common one for dev servers),
+so the app and its database would collide.
+"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m tornado_dynasession", description=__doc__)
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (the cause, and where the help is), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m tornado_dynasession", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
         "create-table", help="create an on-demand session table, wait for ACTIVE, enable TTL on Expires"
@@ -21,21 +55,156 @@ def main(argv: list[str] | None = None) -> int:
     create.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
     create.add_argument("--region", default=None, help="AWS region")
-    args = parser.parse_args(argv)
+    local = commands.add_parser(
+        "local",
+        help=f"run dynalite (or moto) on 127.0.0.1:{LOCAL_PORT} for development",
+        description=LOCAL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    local.add_argument(
+        "--port",
+        type=int,
+        default=LOCAL_PORT,
+        metavar="N",
+        help=f"port on 127.0.0.1; default {LOCAL_PORT} (8000 is Sanic's)",
+    )
+    local.add_argument("--table", default=None, metavar="NAME", help="create this session table (waits for ACTIVE)")
+    local.add_argument("--hash-key", default="SessionID", help="hash key of --table; default SessionID")
+    local.add_argument(
+        "--path", default=None, metavar="DIR", help="keep the data on disk in DIR (dynalite only); default in memory"
+    )
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status. A user mistake is one line on stderr; a bug keeps its
+    traceback."""
+    args = _parser().parse_args(argv)
+    endpoint_url: str | None = None
     try:
-        setup = asyncio.run(
-            create_table(args.table, hash_key=args.hash_key, endpoint_url=args.endpoint_url, region_name=args.region)
-        )
-    except (SessionStoreError, ConfigurationError) as exc:
-        print(f"create-table failed: {exc}", file=sys.stderr)
-        return 1
+        if args.command == "local":
+            return _local(args)
+        check_endpoint(args.endpoint_url, "--endpoint-url")
+        if args.endpoint_url is None:
+            check_endpoint(endpoint_from_env(), "DYNAMODB_ENDPOINT")
+        endpoint_url = args.endpoint_url or endpoint_from_env()
+        return _create_table(args)
+    except Exception as exc:
+        reported = report(exc, endpoint_url=endpoint_url)
+        if reported is None:
+            raise
+        line, status = reported
+        print(f"{args.command}: {line}", file=sys.stderr)
+        return status
+    except KeyboardInterrupt:
+        print(f"{args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _create_table(args: argparse.Namespace) -> int:
+    setup = asyncio.run(
+        create_table(args.table, hash_key=args.hash_key, endpoint_url=args.endpoint_url, region_name=args.region)
+    )
+    _print_setup(setup)
+    return 0
+
+
+def _print_setup(setup: TableSetup) -> None:
     print(f"table {setup.table!r}: {'created' if setup.created else 'already exists with this key'}, ACTIVE")
     if setup.ttl == "unsupported":
         print("TTL: this server has no TTL API; expired items are still never served (the store checks Expires)")
     else:
         print(f"TTL on Expires: {setup.ttl}")
-    return 0
+
+
+# -- local -----------------------------------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """SIGTERM, turned into an exception so that the server is stopped on the way out."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _moto_available() -> bool:
+    return importlib.util.find_spec("moto") is not None and importlib.util.find_spec("flask") is not None
+
+
+def _choose_server(port: int, path: str | None) -> LocalServer:
+    """dynalite when Node and dynalite are there; else moto (saying so), unless ``--path`` asks for a disk."""
+    missing: str | None = None
+    if shutil.which("node") is None:
+        missing = "node is not installed"
+    elif not os.environ.get("DYNALITE_PATH"):
+        try:
+            find_dynalite()
+        except LocalServerError:
+            missing = "dynalite is not installed"
+    else:
+        try:  # DYNALITE_PATH set: pointing nowhere is a mistake to report, not a reason to fall back
+            find_dynalite()
+        except LocalServerError as exc:
+            raise CliError(str(exc)) from exc
+    if missing is None:
+        return DynaliteServer(port=port, path=path)
+    npm_fix = (
+        f"run `npm ci` in the tornado_dynasession checkout, or `npm install dynalite@{DYNALITE_VERSION}` "
+        "and set DYNALITE_PATH to its node_modules/dynalite/cli.js"
+    )
+    if not _moto_available():
+        raise CliError(
+            f"{missing} and moto is not either: {npm_fix} (needs Node.js 18+), "
+            'or pip install "tornado_dynasession[local]" to run moto instead'
+        )
+    if path is not None:
+        raise CliError(f"{missing} and moto keeps everything in memory, so --path cannot work: {npm_fix}")
+    print(f"{missing}: starting moto's server instead (in memory, slower; for dynalite, {npm_fix})", flush=True)
+    return MotoServer(port=port)
+
+
+def _check_port_free(port: int) -> None:
+    if not 0 < port < 65536:
+        raise CliError(f"--port {port} is not a TCP port: pass --port between 1 and 65535")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise CliError(
+                f"port {port} on 127.0.0.1 is taken ({exc.strerror}): stop what listens there, or pass --port N"
+            ) from exc
+
+
+def _local(args: argparse.Namespace) -> int:
+    _check_port_free(args.port)
+    server = _choose_server(args.port, args.path)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        server.start()
+        where = f"data in {Path(args.path).resolve()}" if args.path else "in memory"
+        print(f"{server.name} on {server.endpoint_url} ({where})", flush=True)
+        if args.table:
+            setup = asyncio.run(create_table(args.table, hash_key=args.hash_key, endpoint_url=server.endpoint_url))
+            _print_setup(setup)
+        print(f"export DYNAMODB_ENDPOINT={server.endpoint_url}", flush=True)
+        print("Ctrl-C (or SIGTERM) stops the server.", flush=True)
+        process = server.process
+        while process is not None and process.poll() is None:
+            time.sleep(0.2)
+        if process is not None and process.returncode in (-signal.SIGINT, -signal.SIGTERM, 130, 143):
+            # Ctrl-C in a terminal reaches the whole process group: the server may have stopped before we hear it.
+            print(f"{server.name} stopped", flush=True)
+            return 0
+        code = None if process is None else process.returncode
+        raise LocalServerError(f"the {server.name} exited on its own (status {code}): run the command again")
+    except (KeyboardInterrupt, _Stop):
+        server.stop()
+        print(f"{server.name} stopped", flush=True)
+        return 0
+    finally:
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
