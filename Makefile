@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint bench bench-quick soak clean
+.PHONY: setup browser demo test test-python lint bench bench-quick soak clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# The test suite on another Python, from pyenv: make test-python PYTHON_VERSION=3.10 (a venv of its own, .venv-3.10).
+test-python: $(STAMP)
+	@interpreter="$$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(PYTHON_VERSION).*/bin/python 2>/dev/null | sort -V | tail -n 1)"; \
+	if [ -z "$$interpreter" ]; then echo "Python $(PYTHON_VERSION) is not installed: pyenv install $(PYTHON_VERSION)" >&2; exit 1; fi; \
+	test -x .venv-$(PYTHON_VERSION)/bin/python || "$$interpreter" -m venv .venv-$(PYTHON_VERSION); \
+	.venv-$(PYTHON_VERSION)/bin/python -m pip install --quiet --upgrade pip && \
+	.venv-$(PYTHON_VERSION)/bin/python -m pip install --quiet -e '.[dev]' && \
+	.venv-$(PYTHON_VERSION)/bin/python -m pytest -q
+
 lint: $(STAMP)
 	$(BIN)/ruff check tornado_dynasession tests benchmarks examples
 	$(BIN)/ruff format --check tornado_dynasession
@@ -49,4 +58,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* node_modules .pytest_cache .mypy_cache .ruff_cache
