@@ -42,4 +42,5 @@ __all__ = [
     "new_session_id",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+"""The package version; pyproject.toml reads it from here."""
