@@ -168,6 +168,9 @@ def _check_port_free(port: int) -> None:
     if not 0 < port < 65536:
         raise CliError(f"--port {port} is not a TCP port: pass --port between 1 and 65535")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As servers do (dynalite too): connections of a server stopped a moment ago, still in TIME_WAIT, do not
+        # make the port taken; only a socket listening on it does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
