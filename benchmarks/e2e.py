@@ -143,8 +143,8 @@ class CountingBackend:
       read).
     - PutItem: write units of the larger of the item written and the item it replaces (last seen; else the new
       item's own size, so a first write of an unseen key is sized by the new item alone).
-    - UpdateItem, ``refresh``: write units of the item returned (the item after, or before where the condition
-      failed), else last seen; the returned item costs nothing more. ``update_expires``: last seen. Moving
+    - UpdateItem, ``refresh``: write units of the item returned (as it was before the call, also where the
+      condition failed), else last seen; the returned item costs nothing more. ``update_expires``: last seen. Moving
       ``Expires`` changes the item by a byte at most, which is ignored.
     - DeleteItem: write units of the item last seen for the key; else 1, the minimum of every write.
 
