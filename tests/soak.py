@@ -45,7 +45,7 @@ import aiohttp
 
 from tornado_dynasession import DynamoDBStore
 
-from .support import free_port, session_id_in
+from .support import free_port, session_id_in, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS_FILE = REPO_ROOT / "benchmarks" / "results" / "soak.json"
@@ -161,12 +161,7 @@ class AppProcess:
         process, self.process = self.process, None
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process)
         if process.stdout is not None:
             process.stdout.close()
 

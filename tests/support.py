@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,16 @@ from tornado_dynasession.backends.aiobotocore import shared_session
 # ("hang",) to accept and never answer, or ("lose-answer",) to forward the call and then drop the connection, so that
 # the call takes effect but its answer never arrives.
 Fault = Callable[[str, int], tuple[object, ...] | None]
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within ``timeout`` seconds; waits for it either way."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=timeout)
 
 
 def free_port() -> int:

@@ -22,7 +22,7 @@ from tornado.httpserver import HTTPServer
 
 from tornado_dynasession import DynamoDBStore
 
-from .support import free_port
+from .support import free_port, stop_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from tornado_app import make_app
@@ -127,11 +127,7 @@ async def page(tmp_path: Path) -> AsyncIterator[Page]:
                 await tab.call("Page.enable")
                 yield tab
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 async def test_demo_in_a_browser_logs_in_counts_and_logs_out(

@@ -31,6 +31,8 @@ from tornado.testing import bind_unused_port
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.tables import create_table, delete_table
 
+from .support import stop_process
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
 TABLE = "sessions"  # the table name the README's examples hard-code
@@ -140,12 +142,7 @@ def serving(code: str, port: int, tmp_path: Path, endpoint: str) -> Iterator[Non
                 time.sleep(0.1)
             yield
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
 
 
 def get(url: str) -> tuple[int, str, str | None]:
