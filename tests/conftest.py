@@ -3,12 +3,13 @@ own pytest plugin, ``tornado_dynasession.pytest_plugin``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tornado_dynasession import DynamoDBStore
+from tornado_dynasession.local import MotoServer
 from tornado_dynasession.store import BACKEND_NAMES
 
 from .apps import Stop, start_sanic, start_tornado
@@ -40,6 +41,15 @@ async def make_store(
     yield factory
     for store in stores:
         await store.close()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto in server mode on 127.0.0.1, once per test session: the second conformance target (it has the TTL
+    API, returns the old item on a failed condition, and builds a GSI added to an existing table)."""
+    # moto logs every request to stderr; MotoServer sends that to a file, so a long run never blocks on a full pipe.
+    with MotoServer() as server:
+        yield server.endpoint_url
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tornado_dynasession import DynamoDBStore, SessionRecord, SessionStoreError
-from tornado_dynasession.local import MotoServer
 from tornado_dynasession.store import BACKEND_NAMES, Absence
 from tornado_dynasession.tables import create_table
 
@@ -366,13 +365,6 @@ async def test_refresh_is_exactly_one_update_item_call(
 
 
 # -- conformance: moto in server mode, which returns the old item on a failed condition ------------------------------
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    # moto logs every request to stderr; MotoServer sends that to a file, so a long run never blocks on a full pipe.
-    with MotoServer() as server:
-        yield server.endpoint_url
 
 
 @pytest.fixture(scope="module")
