@@ -23,6 +23,13 @@ the session after the handler ran, unless noted:
 - ``/vary``: reads, and sets ``Vary: Accept-Encoding`` on the response;
 - ``/stream``: ``streamed = 1``, flushes a first chunk, then ``after_flush = 1``, writes more.
 
+With a store that has a user index:
+
+- ``/sign-in?user=U[&label=L]``: regenerate, ``user = U``, ``session.user_id = U``, ``session.label = L``;
+- ``/my-sessions``: JSON ``{"current": key of this session, "sessions": [{"key", "label", ...}]}``;
+- ``/sign-out-others``: ``revoke_user(user_id, keep=session.id)``, answering ``{"ended": N}``;
+- ``/sign-out-one?key=K``: ``revoke(K, user_id=session.user_id)``, answering ``{"ended": true|false}``.
+
 Tornado only (framework-specific ways to end a response): ``/redirect``, ``/render``, ``/finish``,
 ``/raise-finish``, ``/http-error``, ``/send-error``, each after setting ``via`` to the route name.
 """
@@ -30,6 +37,7 @@ Tornado only (framework-specific ways to end a response): ``/redirect``, ``/rend
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -208,6 +216,44 @@ class SendError(_Base):
         self.send_error(418)
 
 
+class SignIn(_Base):
+    def get(self) -> None:
+        sign_in(self.session, self.get_argument("user"), self.get_argument("label", None))
+        self.answer()
+
+
+class MySessions(_Base):
+    async def get(self) -> None:
+        self.write(await my_sessions(self.session, self.settings["session_store"]))
+
+
+class SignOutOthers(_Base):
+    async def get(self) -> None:
+        store = self.settings["session_store"]
+        self.write({"ended": await store.revoke_user(self.session.user_id, keep=self.session.id)})
+
+
+class SignOutOne(_Base):
+    async def get(self) -> None:
+        store = self.settings["session_store"]
+        self.write({"ended": await store.revoke(self.get_argument("key"), user_id=self.session.user_id)})
+
+
+def sign_in(session: Session, user: str, label: str | None) -> None:
+    """What both apps' ``/sign-in`` does."""
+    session.regenerate()
+    session["user"] = user
+    session.user_id = user
+    session.label = label
+
+
+async def my_sessions(session: Session, store: DynamoDBStore) -> dict[str, Any]:
+    """What both apps' ``/my-sessions`` answers."""
+    assert session.user_id is not None and session.id is not None
+    listed = await store.list_sessions(session.user_id)
+    return {"current": store.key_for(session.id), "sessions": [dataclasses.asdict(info) for info in listed]}
+
+
 ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/health", Health),
     (r"/read", Read),
@@ -232,6 +278,10 @@ ROUTES: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (r"/raise-finish", RaiseFinish),
     (r"/http-error", RaiseHTTPError),
     (r"/send-error", SendError),
+    (r"/sign-in", SignIn),
+    (r"/my-sessions", MySessions),
+    (r"/sign-out-others", SignOutOthers),
+    (r"/sign-out-one", SignOutOne),
 ]
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -390,6 +440,28 @@ async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str,
         request.ctx.session["after_flush"] = 1
         await response.send("second chunk\n")
         await response.eof()
+
+    @app.get("/sign-in")
+    async def sign_in_route(request: Request) -> HTTPResponse:
+        sign_in(request.ctx.session, request.args.get("user"), request.args.get("label"))
+        return answer(request)
+
+    @app.get("/my-sessions")
+    async def my_sessions_route(request: Request) -> HTTPResponse:
+        return json_response(await my_sessions(request.ctx.session, app.ctx.sessions.policy.store))
+
+    @app.get("/sign-out-others")
+    async def sign_out_others(request: Request) -> HTTPResponse:
+        session = request.ctx.session
+        return json_response(
+            {"ended": await app.ctx.sessions.policy.store.revoke_user(session.user_id, keep=session.id)}
+        )
+
+    @app.get("/sign-out-one")
+    async def sign_out_one(request: Request) -> HTTPResponse:
+        store = app.ctx.sessions.policy.store
+        key = request.args.get("key")
+        return json_response({"ended": await store.revoke(key, user_id=request.ctx.session.user_id)})
 
     return await serve_sanic_app(app)
 

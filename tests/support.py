@@ -53,6 +53,7 @@ class DynamoProxy:
         self.upstream = upstream.rstrip("/")
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # (operation, request body) of each call passed on
         self.fault: Fault | None = None
         self._release_hung = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -88,6 +89,7 @@ class DynamoProxy:
         """Forget the counts."""
         self.calls.clear()
         self.attempts.clear()
+        self.requests.clear()
 
     def count(self, *operations: str) -> int:
         """Calls of the given operations (all data-plane operations when none are named)."""
@@ -102,6 +104,7 @@ class DynamoProxy:
         if action is not None and action[0] != "lose-answer":
             return await self._inject(request, action)
         self.calls[operation] += 1
+        self.requests.append((operation, json.loads(body or b"{}")))
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
         async with self._session.post(self.upstream + "/", data=body, headers=headers) as upstream:

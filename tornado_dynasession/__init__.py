@@ -12,7 +12,7 @@ from .errors import (
 )
 from .mixin import SessionMixin
 from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
-from .store import Absence, DynamoDBStore, SessionRecord
+from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
 from .tables import TableSetup, create_table
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "OrjsonCodec",
     "Session",
     "SessionConflictError",
+    "SessionInfo",
     "SessionMixin",
     "SessionPolicy",
     "SessionRecord",

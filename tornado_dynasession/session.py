@@ -56,7 +56,9 @@ from .store import (
     Absence,
     DynamoDBStore,
     SessionRecord,
+    check_label,
     check_max_age,
+    check_user_id,
 )
 
 logger = logging.getLogger("tornado_dynasession")
@@ -139,10 +141,15 @@ class Session(dict[str, Any]):
         superseded: bool = False,
         cookie_due: bool = False,
         base: Mapping[str, Any] | None = None,
+        store: DynamoDBStore | None = None,
     ) -> None:
         super().__init__(data or {})
         self._id = session_id
         self._record = record
+        self._store = store
+        self._user_id = None if record is None else record.user_id
+        self._label = None if record is None else record.label
+        self._user_changed = False
         self._max_age = max_age
         self._modified = False
         self._changed_keys: set[str] = set()  # top-level keys this request set or deleted
@@ -189,6 +196,47 @@ class Session(dict[str, Any]):
         self._max_age_changed = True
 
     @property
+    def user_id(self) -> str | None:
+        """The user this session belongs to, or None; settable (at login: ``session.user_id = str(user.id)``).
+
+        Setting it puts the session in the store's user index, so that :meth:`DynamoDBStore.list_sessions` lists
+        it and :meth:`DynamoDBStore.revoke_user` can end it ("sign out everywhere"); None takes it out. It is
+        stored with the session (with ``hash_ids``, the index holds only its SHA-256 digest) and survives
+        :meth:`regenerate`. Needs ``DynamoDBStore(user_index=...)``: without it, setting it is a
+        :class:`ConfigurationError`.
+        """
+        return self._user_id
+
+    @user_id.setter
+    def user_id(self, user_id: str | None) -> None:
+        if user_id is not None:
+            check_user_id(user_id, "session.user_id")
+            self._require_user_index("session.user_id")
+        if user_id != self._user_id:
+            self._user_id = user_id
+            self._user_changed = self._modified = True
+
+    @property
+    def label(self) -> str | None:
+        """A short description of this session for the user's list of sessions ("Firefox on Linux"), or None;
+        settable, stored beside :attr:`user_id` (at most 512 characters)."""
+        return self._label
+
+    @label.setter
+    def label(self, label: str | None) -> None:
+        label = check_label(label)
+        if label is not None:
+            self._require_user_index("session.label")
+        if label != self._label:
+            self._label = label
+            self._user_changed = self._modified = True
+
+    def _require_user_index(self, what: str) -> None:
+        if self._store is None:
+            raise ConfigurationError(f"{what} needs a session made by a SessionPolicy, whose store has a user index")
+        self._store.require_user_index(what)
+
+    @property
     def record(self) -> SessionRecord | None:
         """The stored record this session was loaded from (or last saved as), or None."""
         return self._record
@@ -233,6 +281,7 @@ class Session(dict[str, Any]):
         self._stale_cookie = self._stale_cookie or self._id is not None
         self._id = None
         self._record = None
+        self._user_id = self._label = None
         dict.clear(self)
         self._saved()
 
@@ -247,6 +296,7 @@ class Session(dict[str, Any]):
         self._modified = False
         self._changed_keys.clear()
         self._whole = False
+        self._user_changed = False
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, value)
@@ -505,7 +555,7 @@ class SessionPolicy:
 
     def new_session(self, *, stale_cookie: bool = False, superseded: bool = False) -> Session:
         """An empty, new session (no store call)."""
-        return Session(max_age=self.max_age, stale_cookie=stale_cookie, superseded=superseded)
+        return Session(max_age=self.max_age, stale_cookie=stale_cookie, superseded=superseded, store=self.store)
 
     async def load(self, cookie_value: str | None) -> Session:
         """The session for a request carrying ``cookie_value``, in at most one store call.
@@ -559,6 +609,7 @@ class SessionPolicy:
             cookie_due=cookie_due,
             # With locking, a conflict on a key is told from the data as loaded; nested values may change in place.
             base=copy.deepcopy(record.data) if self.store.locking else None,
+            store=self.store,
         )
 
     def _cookie_due(self, sent: CookieClaims, current: CookieClaims, now: float) -> bool:
@@ -624,7 +675,7 @@ class SessionPolicy:
         if not self.has_work(session):
             return None
         now = time.time()
-        if session.modified and not session:
+        if session.modified and not session and session.user_id is None:
             # Nothing left to keep: an empty session is not stored (a stored one is destroyed, its cookie cleared).
             session.invalidate()
         if session._superseded:
@@ -681,6 +732,8 @@ class SessionPolicy:
                 created_at=created_at,
                 max_age=own_max_age,
                 previous=previous,
+                user_id=session.user_id,
+                label=session.label,
             )
             if saved is not None or previous is None:
                 break
@@ -688,6 +741,8 @@ class SessionPolicy:
             if not isinstance(fresh, SessionRecord):
                 return None
             data = self._merged(session, fresh)
+            if not session._user_changed:  # another request may have signed the session in (or out) meanwhile
+                session._user_id, session._label = fresh.user_id, fresh.label
             previous = fresh
         else:
             raise SessionConflictError(

@@ -13,6 +13,13 @@ An id given up at login (:meth:`DynamoDBStore.supersede`) is kept for a short wh
 ``{<hash_key>, Expires, Superseded}`` with no ``Session``, both numbers the tombstone's own expiry in epoch seconds.
 It is never served, touched or written over, and it tells a late request that still carries the old cookie to leave
 the browser's new cookie alone.
+
+A session that belongs to a user (``session.user_id``, with ``user_index`` configured) also holds ``UserID`` (S: the
+base64url SHA-256 of the user id, or the id itself with ``hash_ids=False``), ``UserRef`` (the user id itself, through
+the codec, so it reads back; only with ``hash_ids``) and optionally ``Label`` (S). The user index is a sparse global
+secondary index on ``UserID`` that projects keys only: it is written when a session enters or leaves it (created,
+regenerated, destroyed, its user changed), never by a touch, and the listing reads each session's expiry from the
+table.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from .backends import AttributeNames, Backend, Condition, Item
 from .codec import Codec, KeyBoundCodec, OrjsonCodec
-from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError
+from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
@@ -46,6 +53,7 @@ __all__ = [
     "MAX_ITEM_BYTES",
     "Absence",
     "DynamoDBStore",
+    "SessionInfo",
     "SessionRecord",
     "endpoint_from_env",
 ]
@@ -60,6 +68,16 @@ MAX_ITEM_BYTES = 400 * 1024
 
 MAX_LIFETIME_SECONDS = 10 * 366 * 86400
 """An ``Expires`` further ahead than this is corrupt (most likely written in milliseconds) and is never served."""
+
+
+MAX_LABEL_CHARACTERS = 512
+"""The longest ``session.label`` (a device description such as a User-Agent fits)."""
+
+MAX_USER_ID_BYTES = 1024
+"""The longest user id, in UTF-8 bytes (DynamoDB allows index keys of up to 2048)."""
+
+_BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+_REVOKE_CONCURRENCY = 16
 
 
 def endpoint_from_env() -> str | None:
@@ -125,6 +143,32 @@ def check_expires_at(expires_at: int, now: float, what: str = "expires_at") -> i
     return expires_at
 
 
+def _digest(text: str) -> str:
+    """The base64url SHA-256 of ``text``, without padding: how ids are stored with ``hash_ids``."""
+    return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
+def check_user_id(user_id: object, what: str = "user_id") -> str:
+    """Validate a user id: a non-empty string of at most :data:`MAX_USER_ID_BYTES` UTF-8 bytes."""
+    if not isinstance(user_id, str) or not user_id:
+        raise TypeError(f"{what} must be a non-empty string (str(user.id), say), not {user_id!r:.60}")
+    size = len(user_id.encode())
+    if size > MAX_USER_ID_BYTES:
+        raise ValueError(f"{what} is {size} bytes of UTF-8; at most {MAX_USER_ID_BYTES}")
+    return user_id
+
+
+def check_label(label: object) -> str | None:
+    """Validate a session label: None, or a string of at most :data:`MAX_LABEL_CHARACTERS` characters."""
+    if label is None:
+        return None
+    if not isinstance(label, str):
+        raise TypeError(f"session.label must be a string or None, not {type(label).__name__}")
+    if len(label) > MAX_LABEL_CHARACTERS:
+        raise ValueError(f"session.label is {len(label)} characters; at most {MAX_LABEL_CHARACTERS}: shorten it")
+    return label or None
+
+
 def expires_at_for(max_age_seconds: float, now: float | None = None) -> int:
     """The integer epoch second at which a lifetime of ``max_age_seconds`` starting ``now`` ends (rounded up)."""
     return math.ceil((time.time() if now is None else now) + max_age_seconds)
@@ -139,6 +183,8 @@ class SessionRecord:
     :param created_at: the item's ``Created``, integer epoch seconds, or None for items written without it.
     :param version: the item's ``Version`` (0 when the item has none).
     :param max_age: the session's own lifetime in seconds (``MaxAge``), when it was saved with one.
+    :param user_id: the user the session belongs to (``session.user_id``), or None.
+    :param label: the session's label for listings (``session.label``), or None.
     """
 
     data: dict[str, Any]
@@ -146,6 +192,26 @@ class SessionRecord:
     created_at: int | None = None
     version: int | None = None
     max_age: int | None = None
+    user_id: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One of a user's live sessions, as :meth:`DynamoDBStore.list_sessions` lists them: never its data or its id.
+
+    :param key: the stored hash key, an opaque handle for :meth:`DynamoDBStore.revoke` (with ``hash_ids``, a
+        digest from which the session id cannot be recovered). ``store.key_for(session.id)`` tells the current
+        session's.
+    :param created_at: when the session was created (epoch seconds), or None for one stored without it.
+    :param expires_at: when it expires unless used again (epoch seconds).
+    :param label: its label (``session.label``), or None.
+    """
+
+    key: str
+    created_at: int | None
+    expires_at: int
+    label: str | None
 
 
 class Absence(enum.Enum):
@@ -190,6 +256,9 @@ class DynamoDBStore:
     :param read_timeout: seconds to wait for a response, per attempt.
     :param max_attempts: total attempts per call (botocore standard retry mode, with backoff).
     :param max_pool_connections: the client's connection pool size.
+    :param user_index: the name of the table's user index (a global secondary index on ``UserID``, created by
+        ``python -m tornado_dynasession create-table --table NAME --user-index``), for ``session.user_id``,
+        :meth:`list_sessions`, :meth:`revoke` and :meth:`revoke_user`; None (the default) turns those off.
     :param backend: which client the store creates, ``"aiobotocore"`` (the default) or ``"aiodynamo"``; or a
         ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
         ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
@@ -216,6 +285,7 @@ class DynamoDBStore:
         session_attribute: str = "Session",
         created_attribute: str = "Created",
         version_attribute: str = "Version",
+        user_index: str | None = None,
         backend: Backend | Literal["aiobotocore", "aiodynamo"] | None = None,
     ) -> None:
         if not table:
@@ -239,6 +309,7 @@ class DynamoDBStore:
         self.consistent_read = consistent_read
         self.hash_ids = hash_ids
         self.locking = locking
+        self.user_index = user_index or None
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.max_attempts = max_attempts
@@ -350,9 +421,21 @@ class DynamoDBStore:
         """The hash key value stored for session id ``sid``: its base64url SHA-256, or ``sid`` with hash_ids=False."""
         if not isinstance(sid, str) or not sid:
             raise ValueError("a session id must be a non-empty string")
-        if not self.hash_ids:
-            return sid
-        return base64.urlsafe_b64encode(hashlib.sha256(sid.encode()).digest()).rstrip(b"=").decode()
+        return _digest(sid) if self.hash_ids else sid
+
+    def user_key_for(self, user_id: str) -> str:
+        """The ``UserID`` stored for ``user_id``: its base64url SHA-256, or ``user_id`` with hash_ids=False."""
+        check_user_id(user_id)
+        return _digest(user_id) if self.hash_ids else user_id
+
+    def require_user_index(self, what: str) -> str:
+        """The user index name; a :class:`ConfigurationError` naming the option and the command when unset."""
+        if self.user_index is None:
+            raise ConfigurationError(
+                f'{what} needs the table\'s user index: pass DynamoDBStore({self.table!r}, user_index="UserIndex"), '
+                f"after creating it with: python -m tornado_dynasession create-table --table {self.table} --user-index"
+            )
+        return self.user_index
 
     @staticmethod
     def fingerprint(sid: str) -> str:
@@ -444,9 +527,7 @@ class DynamoDBStore:
         if not isinstance(raw, (str, bytes)):
             return self._corrupt(sid, f"{names.session} is missing or neither a string nor binary")
         try:
-            bound = self._bound_codec
-            key = item.get(names.hash_key)
-            data = self.codec.decode(raw) if bound is None or not isinstance(key, str) else bound.decode_for(key, raw)
+            data = self._decode(item, raw)
         except CodecError as exc:
             return self._corrupt(sid, str(exc))
         except Exception as exc:  # a third-party codec that breaks the protocol must not crash the request
@@ -456,13 +537,34 @@ class DynamoDBStore:
         if type(version) is not int:
             return self._corrupt(sid, f"{names.version} is not an integer number")
         max_age = item.get(names.max_age)
+        user_id: str | None = None
+        user_key = item.get(names.user)
+        if isinstance(user_key, str) and self.hash_ids:
+            ref = item.get(names.user_ref)
+            try:
+                decoded = self._decode(item, ref) if isinstance(ref, (str, bytes)) else None
+                user_id = decoded.get("id") if decoded else None
+            except Exception as exc:
+                return self._corrupt(sid, f"{names.user_ref} does not decode: {type(exc).__name__}: {exc}")
+            if not isinstance(user_id, str) or _digest(user_id) != user_key:
+                return self._corrupt(sid, f"{names.user_ref} does not name the user of {names.user}")
+        elif isinstance(user_key, str):
+            user_id = user_key
+        label = item.get(names.label)
         return SessionRecord(
             data=data,
             expires_at=expires_at,
             created_at=created_at if type(created_at) is int else None,
             version=version,
             max_age=max_age if type(max_age) is int and max_age > 0 else None,
+            user_id=user_id,
+            label=label if isinstance(label, str) else None,
         )
+
+    def _decode(self, item: Item, raw: str | bytes) -> dict[str, Any]:
+        bound = self._bound_codec
+        key = item.get(self.names.hash_key)
+        return self.codec.decode(raw) if bound is None or not isinstance(key, str) else bound.decode_for(key, raw)
 
     def _corrupt(self, sid: str, why: str) -> Absence:
         logger.warning(
@@ -485,6 +587,8 @@ class DynamoDBStore:
         created_at: int | None,
         version: int | None,
         max_age: int | None = None,
+        user_id: str | None = None,
+        label: str | None = None,
     ) -> Item:
         names = self.names
         key = self.key_for(sid)
@@ -495,6 +599,19 @@ class DynamoDBStore:
         item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded}
         size = len(names.hash_key) + len(key.encode()) + len(names.expires) + len(str(expires_at))
         size += len(names.session)
+        if user_id is not None:
+            self.require_user_index("session.user_id")
+            item[names.user] = self.user_key_for(user_id)
+            if self.hash_ids:
+                ref = {"id": user_id}
+                item[names.user_ref] = self.codec.encode(ref) if bound is None else bound.encode_for(key, ref)
+            if label is not None:
+                item[names.label] = check_label(label)
+            size += sum(
+                len(name) + len(value if isinstance(value, bytes) else str(value).encode())
+                for name, value in item.items()
+                if name in (names.user, names.user_ref, names.label)
+            )
         if created_at is not None:
             item[names.created] = created_at
             size += len(names.created) + len(str(created_at))
@@ -534,6 +651,8 @@ class DynamoDBStore:
         created_at: int | None = None,
         max_age: int | None = None,
         previous: SessionRecord | None = None,
+        user_id: str | None = None,
+        label: str | None = None,
     ) -> SessionRecord | None:
         """One conditional PutItem: the write the session policy makes for a new or modified session.
 
@@ -544,10 +663,11 @@ class DynamoDBStore:
         ``previous`` was read, or ended it (a logout, an expiry, a login). Nothing is written then; read the
         session again to tell which (the session policy merges this request's changes onto a newer version, and
         never brings back an ended session). ``created_at`` (epoch seconds) and ``max_age`` (the session's own
-        lifetime, whole seconds) are stored as ``Created`` and ``MaxAge`` when given.
+        lifetime, whole seconds) are stored as ``Created`` and ``MaxAge`` when given; ``user_id`` and ``label`` put
+        the session in the user index (a :class:`ConfigurationError` without ``user_index``).
         """
         version = 1 if previous is None else (previous.version or 0) + 1
-        item = self._item(sid, data, expires_at, created_at, version, max_age)
+        item = self._item(sid, data, expires_at, created_at, version, max_age, user_id, label if user_id else None)
         if previous is None:
             condition = Condition(absent=True)
         else:
@@ -563,7 +683,13 @@ class DynamoDBStore:
                 )
             return None
         return SessionRecord(
-            data=dict(data), expires_at=expires_at, created_at=created_at, version=version, max_age=max_age
+            data=dict(data),
+            expires_at=expires_at,
+            created_at=created_at,
+            version=version,
+            max_age=max_age,
+            user_id=user_id,
+            label=label if user_id else None,
         )
 
     async def _landed(self, backend: Backend, item: Item) -> bool:
@@ -602,3 +728,107 @@ class DynamoDBStore:
         if written is None:
             written = await self._landed(backend, item)
         return written
+
+    # -- a user's sessions -------------------------------------------------------------------------------------
+
+    async def list_sessions(self, user_id: str) -> list[SessionInfo]:
+        """The live sessions of ``user_id`` (``session.user_id``), most recently used first.
+
+        Queries the user index for the sessions' keys (one Query per page), then reads their expiry, creation
+        time and label from the table (one BatchGetItem per 100 sessions, strongly consistent with
+        ``consistent_read``). Expired sessions, and sessions moved to another user since the index was read, are
+        left out. Never returns session data or session ids. On DynamoDB the index is eventually consistent: a
+        session created a moment ago may be missing for a moment. Needs ``user_index``.
+        """
+        index = self.require_user_index("list_sessions()")
+        user_key = self.user_key_for(user_id)
+        backend = await self._ready()
+        keys = await self._user_keys(backend, index, user_key)
+        names = self.names
+        attributes = (names.hash_key, names.expires, names.created, names.label, names.user)
+        items: list[Item] = []
+        for start in range(0, len(keys), _BATCH_GET_KEYS):
+            pending = keys[start : start + _BATCH_GET_KEYS]
+            for attempt in range(self.max_attempts + 2):
+                found, pending = await backend.get_batch(pending, attributes, consistent_read=self.consistent_read)
+                items.extend(found)
+                if not pending:
+                    break
+                await asyncio.sleep(0.05 * 2**attempt)  # the server is throttling this batch: back off, ask again
+            if pending:
+                raise StoreUnavailableError(
+                    f"DynamoDB kept {len(pending)} of {user_id!r}'s sessions unprocessed in BatchGetItem on table "
+                    f"{self.table!r}: the table is throttled. Retry later."
+                )
+        now = time.time()
+        sessions = []
+        for item in items:
+            expires, created, label = item.get(names.expires), item.get(names.created), item.get(names.label)
+            if item.get(names.user) != user_key or not self._live_expiry(expires, now):
+                continue
+            assert isinstance(expires, (int, float))
+            sessions.append(
+                SessionInfo(
+                    key=str(item[names.hash_key]),
+                    created_at=created if type(created) is int else None,
+                    expires_at=math.floor(expires),
+                    label=label if isinstance(label, str) else None,
+                )
+            )
+        sessions.sort(key=lambda info: info.expires_at, reverse=True)
+        return sessions
+
+    async def revoke(self, key: str, *, user_id: str | None = None) -> bool:
+        """End one session by its handle (:attr:`SessionInfo.key`), with one DeleteItem; True when a live session
+        ended. With ``user_id``, only a session of that user is ended: pass the signed-in user's id when the key
+        comes from a request (a "sign out" button), so that nobody can end another user's session by its key.
+
+        Its next request is a new session, and its cookie is cleared.
+        """
+        if not isinstance(key, str) or not key:
+            raise ValueError("a session key must be a non-empty string (SessionInfo.key)")
+        user_key = None if user_id is None else self.user_key_for(user_id)
+        old = await (await self._ready()).remove(key, user_key=user_key)
+        return old is not None and self.names.session in old and self._live_expiry(old.get(self.names.expires))
+
+    async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
+        """End every session of ``user_id`` except the session id ``keep`` (the current request's
+        ``session.id``: "sign out everywhere else"); returns how many live sessions it ended.
+
+        One Query per page of the user index, then one conditional DeleteItem per session (16 at a time), each
+        only if the session still belongs to that user. On DynamoDB the index is eventually consistent: a session
+        created less than about a second before this call may not be listed yet, and survives it. Call it again
+        a moment later (after a password change, say) to catch such a session; a second call ends it, and ends
+        nothing else. Needs ``user_index``.
+        """
+        index = self.require_user_index("revoke_user()")
+        user_key = self.user_key_for(user_id)
+        backend = await self._ready()
+        kept = None if keep is None else self.key_for(keep)
+        keys = [key for key in await self._user_keys(backend, index, user_key) if key != kept]
+        limit = asyncio.Semaphore(_REVOKE_CONCURRENCY)
+        names = self.names
+        now = time.time()
+
+        async def end(key: str) -> bool:
+            async with limit:
+                old = await backend.remove(key, user_key=user_key)
+            return old is not None and names.session in old and self._live_expiry(old.get(names.expires), now)
+
+        return sum(await asyncio.gather(*(end(key) for key in keys)))
+
+    async def _user_keys(self, backend: Backend, index: str, user_key: str) -> list[str]:
+        keys: list[str] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page, start = await backend.query_user(index, user_key, start)
+            keys.extend(page)
+            if start is None:
+                return keys
+
+    @staticmethod
+    def _live_expiry(expires: object, now: float | None = None) -> bool:
+        if isinstance(expires, bool) or not isinstance(expires, (int, float)):
+            return False
+        now = time.time() if now is None else now
+        return now < expires <= now + MAX_LIFETIME_SECONDS + 1

@@ -1,4 +1,5 @@
-"""The seam between the store and a DynamoDB client: four single-item calls, errors mapped to ours.
+"""The seam between the store and a DynamoDB client: single-item calls, and the few that list a user's sessions,
+errors mapped to ours.
 
 The store decides *what* to write (layout, expiry, conditions); a backend only says it in its client's dialect. Items
 cross the seam as plain Python values: ``str`` for S, ``int`` for integral N, ``bytes`` for B. Anything else a
@@ -8,7 +9,7 @@ server hands back (a float, a list, a map) is passed through as-is so that the s
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["Backend", "Condition", "Item", "ItemValue"]
 
@@ -63,6 +64,25 @@ class Backend(Protocol):
         """Delete the item; deleting a missing item is not an error."""
         ...
 
+    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
+        """One DeleteItem that returns the item as it was; with ``user_key``, only an item whose user attribute
+        equals it is deleted. None when nothing was deleted (no such item, or another user's)."""
+        ...
+
+    async def query_user(
+        self, index: str, user_key: str, start: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One page of a Query on the user index: the hash keys stored under ``user_key``, and where the next page
+        starts (None after the last)."""
+        ...
+
+    async def get_batch(
+        self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
+    ) -> tuple[list[Item], list[str]]:
+        """One BatchGetItem of at most 100 keys, only ``attributes`` of each: the items found, and the keys the
+        server left unprocessed (to ask for again)."""
+        ...
+
     async def close(self) -> None:
         """Release what the backend opened itself (never a caller-owned client)."""
         ...
@@ -79,3 +99,6 @@ class AttributeNames:
     version: str = "Version"
     max_age: str = "MaxAge"
     superseded: str = "Superseded"
+    user: str = "UserID"
+    user_ref: str = "UserRef"
+    label: str = "Label"

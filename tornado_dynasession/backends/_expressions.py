@@ -1,4 +1,4 @@
-"""Condition expressions in DynamoDB's JSON request syntax, shared by every backend."""
+"""Condition expressions and the user-index requests in DynamoDB's JSON request syntax, shared by every backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from . import AttributeNames, Condition
 
-__all__ = ["ConditionWriter", "number_from_wire"]
+__all__ = ["ConditionWriter", "batch_get_request", "number_from_wire", "remove_request", "user_query_request"]
 
 
 def number_from_wire(text: str) -> int | float | str:
@@ -99,3 +99,47 @@ class ConditionWriter:
         request["UpdateExpression"] = "SET #e = :exp"
         values[":exp"] = {"N": str(expires_at)}
         request["ExpressionAttributeValues"] = values
+
+
+def remove_request(table: str, names: AttributeNames, key: str, user_key: str | None) -> dict[str, Any]:
+    """A DeleteItem that returns the old item, conditional on its user attribute when ``user_key`` is given."""
+    request: dict[str, Any] = {"TableName": table, "Key": {names.hash_key: {"S": key}}, "ReturnValues": "ALL_OLD"}
+    if user_key is not None:
+        request["ConditionExpression"] = "#u = :u"
+        request["ExpressionAttributeNames"] = {"#u": names.user}
+        request["ExpressionAttributeValues"] = {":u": {"S": user_key}}
+    return request
+
+
+def user_query_request(
+    table: str, index: str, names: AttributeNames, user_key: str, start: dict[str, Any] | None
+) -> dict[str, Any]:
+    """One page of a Query on the user index for ``user_key``: the hash keys only."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "IndexName": index,
+        "KeyConditionExpression": "#u = :u",
+        "ProjectionExpression": "#k",
+        "ExpressionAttributeNames": {"#u": names.user, "#k": names.hash_key},
+        "ExpressionAttributeValues": {":u": {"S": user_key}},
+    }
+    if start is not None:
+        request["ExclusiveStartKey"] = start
+    return request
+
+
+def batch_get_request(
+    table: str, names: AttributeNames, keys: list[str], attributes: tuple[str, ...], consistent_read: bool
+) -> dict[str, Any]:
+    """A BatchGetItem of ``keys`` (at most 100) on ``table``, only ``attributes`` of each."""
+    placeholders = {f"#a{i}": name for i, name in enumerate(attributes)}
+    return {
+        "RequestItems": {
+            table: {
+                "Keys": [{names.hash_key: {"S": key}} for key in keys],
+                "ProjectionExpression": ", ".join(placeholders),
+                "ExpressionAttributeNames": placeholders,
+                "ConsistentRead": consistent_read,
+            }
+        }
+    }

@@ -27,7 +27,13 @@ from ..errors import (
     TableNotFoundError,
 )
 from . import AttributeNames, Condition, Item, ItemValue
-from ._expressions import ConditionWriter, number_from_wire
+from ._expressions import (
+    ConditionWriter,
+    batch_get_request,
+    number_from_wire,
+    remove_request,
+    user_query_request,
+)
 
 if TYPE_CHECKING:
     from aiobotocore.config import AioConfig
@@ -183,7 +189,7 @@ def shared_session() -> AioSession:
 class AiobotocoreBackend:
     """Speaks to one table through an aiobotocore DynamoDB client."""
 
-    __slots__ = ("_client", "_close", "_conditions", "_endpoint", "_key_name", "_table")
+    __slots__ = ("_client", "_close", "_conditions", "_endpoint", "_key_name", "_names", "_table")
 
     def __init__(
         self,
@@ -197,6 +203,7 @@ class AiobotocoreBackend:
         self._client = client
         self._table = table
         self._conditions = ConditionWriter(names)
+        self._names = names
         self._key_name = names.hash_key
         self._endpoint = endpoint_url
         self._close = close
@@ -271,6 +278,44 @@ class AiobotocoreBackend:
             await self._client.delete_item(TableName=self._table, Key={self._key_name: {"S": key}})
         except Exception as exc:
             raise self._error(exc, "DeleteItem") from exc
+
+    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
+        """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""
+        try:
+            response = await self._client.delete_item(**remove_request(self._table, self._names, key, user_key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return None
+            raise self._error(exc, "DeleteItem") from exc
+        except Exception as exc:
+            raise self._error(exc, "DeleteItem") from exc
+        return _item_from_wire(response.get("Attributes"))
+
+    async def query_user(
+        self, index: str, user_key: str, start: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One page of a Query on the user index."""
+        request = user_query_request(self._table, index, self._names, user_key, start)
+        try:
+            response: Any = await self._client.query(**request)
+        except Exception as exc:
+            raise self._error(exc, "Query") from exc
+        keys = [str(_from_wire(item.get(self._key_name))) for item in response.get("Items", [])]
+        start_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
+        return keys, start_key
+
+    async def get_batch(
+        self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
+    ) -> tuple[list[Item], list[str]]:
+        """One BatchGetItem."""
+        request = batch_get_request(self._table, self._names, keys, attributes, consistent_read)
+        try:
+            response: Any = await self._client.batch_get_item(**request)
+        except Exception as exc:
+            raise self._error(exc, "BatchGetItem") from exc
+        found = [_item_from_wire(raw) for raw in response.get("Responses", {}).get(self._table, [])]
+        unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return [item for item in found if item], [str(_from_wire(k.get(self._key_name))) for k in unprocessed]
 
     async def close(self) -> None:
         """Close the client if this backend created it."""

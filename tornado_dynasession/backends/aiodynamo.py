@@ -41,7 +41,13 @@ from yarl import URL
 
 from ..errors import ConfigurationError, SessionStoreError, StoreUnavailableError, TableNotFoundError
 from . import AttributeNames, Condition, Item, ItemValue
-from ._expressions import ConditionWriter, number_from_wire
+from ._expressions import (
+    ConditionWriter,
+    batch_get_request,
+    number_from_wire,
+    remove_request,
+    user_query_request,
+)
 
 __all__ = ["AiodynamoBackend", "BoundedRetry", "create_backend", "map_aiodynamo_error"]
 
@@ -208,6 +214,7 @@ class AiodynamoBackend:
         "_endpoint",
         "_key_name",
         "_max_attempts",
+        "_names",
         "_send",
         "_table",
     )
@@ -230,6 +237,7 @@ class AiodynamoBackend:
         self._close = close
         self._max_attempts = max_attempts
         self._conditions = ConditionWriter(names)
+        self._names = names
 
     def _error(self, exc: BaseException, operation: str) -> Exception:
         return map_aiodynamo_error(
@@ -305,6 +313,44 @@ class AiodynamoBackend:
             )
         except Exception as exc:
             raise self._error(exc, "DeleteItem") from exc
+
+    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
+        """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""
+        try:
+            response = await self._send(
+                action="DeleteItem", payload=remove_request(self._table, self._names, key, user_key)
+            )
+        except ConditionalCheckFailed:
+            return None
+        except Exception as exc:
+            raise self._error(exc, "DeleteItem") from exc
+        return _item_from_wire(response.get("Attributes"))
+
+    async def query_user(
+        self, index: str, user_key: str, start: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """One page of a Query on the user index."""
+        payload = user_query_request(self._table, index, self._names, user_key, start)
+        try:
+            response = await self._send(action="Query", payload=payload)
+        except Exception as exc:
+            raise self._error(exc, "Query") from exc
+        keys = [str(_from_wire(item.get(self._key_name))) for item in response.get("Items", [])]
+        start_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
+        return keys, start_key
+
+    async def get_batch(
+        self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
+    ) -> tuple[list[Item], list[str]]:
+        """One BatchGetItem."""
+        payload = batch_get_request(self._table, self._names, keys, attributes, consistent_read)
+        try:
+            response = await self._send(action="BatchGetItem", payload=payload)
+        except Exception as exc:
+            raise self._error(exc, "BatchGetItem") from exc
+        found = [_item_from_wire(raw) for raw in response.get("Responses", {}).get(self._table, [])]
+        unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
+        return [item for item in found if item], [str(_from_wire(k.get(self._key_name))) for k in unprocessed]
 
     async def close(self) -> None:
         """Close the HTTP session if this backend created it."""
