@@ -17,7 +17,7 @@ from tornado_dynasession.local import dynamodb_endpoint
 
 async def main(endpoint_url: str, port: int) -> None:
     """Create the table (idempotent) and serve."""
-    setup = await create_table("sessions", endpoint_url=endpoint_url)
+    setup = await create_table("sessions", endpoint_url=endpoint_url, user_index="UserIndex")
     print(f"table 'sessions' {'created' if setup.created else 'exists'} at {endpoint_url}")
     await serve(endpoint_url, table="sessions", port=port)
 

@@ -1,9 +1,10 @@
-"""A small Tornado app with sessions: log in (regenerate), a counter, a page showing the session, log out (invalidate).
+"""A small Tornado app with sessions: log in (regenerate), a counter, a page showing the session, log out (invalidate),
+and "your sessions", listing the user's sessions with "sign out everywhere else".
 
 Run it with ``make demo``, which starts the embedded DynamoDB server and creates the table; or by hand against any
 DynamoDB endpoint::
 
-    python -m tornado_dynasession create-table --table sessions --endpoint-url $DYNAMODB_ENDPOINT
+    python -m tornado_dynasession create-table --table sessions --user-index --endpoint-url $DYNAMODB_ENDPOINT
     DYNAMODB_ENDPOINT=... python examples/tornado_app.py
 """
 
@@ -14,6 +15,7 @@ import html
 import json
 import os
 import secrets
+import time
 from typing import Any
 
 import tornado.web
@@ -23,7 +25,8 @@ from tornado_dynasession import DynamoDBStore, SessionMixin
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title></head>
 <body>
-<nav><a href="/">home</a> · <a href="/counter">counter</a> · <a href="/session">session</a></nav>
+<nav><a href="/">home</a> · <a href="/counter">counter</a> · <a href="/session">session</a> ·
+<a href="/sessions">your sessions</a></nav>
 <h1>{title}</h1>
 {body}
 </body></html>"""
@@ -64,8 +67,12 @@ class Login(SessionMixin, tornado.web.RequestHandler):
     """POST (or GET ?user=NAME): log in. The session gets a new id (regenerate), keeping its data."""
 
     def _login(self) -> None:
+        user = self.get_argument("user", "alice")[:64]
         self.session.regenerate()
-        self.session["user"] = self.get_argument("user", "alice")[:64]
+        self.session["user"] = user
+        if self.settings["session_store"].user_index:  # the table has a user index: list it under "your sessions"
+            self.session.user_id = user
+            self.session.label = device_label(self.request.headers.get("User-Agent", ""))
         self.redirect("/")
 
     def post(self) -> None:
@@ -105,6 +112,67 @@ class ShowSession(SessionMixin, tornado.web.RequestHandler):
         self.write(page("session", f'<pre id="session">{html.escape(json.dumps(state, indent=2))}</pre>'))
 
 
+def device_label(user_agent: str) -> str:
+    """A short description of the browser for the list of sessions, e.g. "Chrome on Linux"."""
+    browser = next((name for name in ("Firefox", "Edg", "Chrome", "Safari") if name in user_agent), "a browser")
+    system = next((name for name in ("Windows", "Android", "iPhone", "Mac OS", "Linux") if name in user_agent), "")
+    return f"{browser.replace('Edg', 'Edge')} on {system}" if system else browser
+
+
+class YourSessions(SessionMixin, tornado.web.RequestHandler):
+    """The signed-in user's sessions, each with a "sign out" button, and "sign out everywhere else"."""
+
+    @property
+    def store(self) -> DynamoDBStore:
+        store: DynamoDBStore = self.settings["session_store"]
+        return store
+
+    async def get(self) -> None:
+        user = self.session.user_id
+        if user is None or self.session.id is None:
+            self.write(page("your sessions", '<p id="sessions">Not logged in.</p>'))
+            return
+        current = self.store.key_for(self.session.id)
+        rows = "".join(
+            f'<li class="session">{html.escape(info.label or "unnamed")}'
+            f"{' (this browser)' if info.key == current else ''}, active until "
+            f"{time.strftime('%H:%M:%S', time.localtime(info.expires_at))}"
+            + (
+                ""
+                if info.key == current
+                else f'<form method="post" action="/sessions/revoke"><input type="hidden" name="key" '
+                f'value="{html.escape(info.key)}"><button type="submit">Sign out</button></form>'
+            )
+            + "</li>"
+            for info in await self.store.list_sessions(user)
+        )
+        self.write(
+            page(
+                "your sessions",
+                f'<ul id="sessions">{rows}</ul><form method="post" action="/sessions/revoke-others">'
+                '<button id="sign-out-others" type="submit">Sign out everywhere else</button></form>',
+            )
+        )
+
+
+class RevokeSession(YourSessions):
+    """POST key=K: end one of the user's sessions (only the signed-in user's own: revoke checks the user)."""
+
+    async def post(self) -> None:
+        if self.session.user_id is not None:
+            await self.store.revoke(self.get_argument("key"), user_id=self.session.user_id)
+        self.redirect("/sessions")
+
+
+class RevokeOtherSessions(YourSessions):
+    """POST: end every session of the user except this one."""
+
+    async def post(self) -> None:
+        if self.session.user_id is not None:
+            await self.store.revoke_user(self.session.user_id, keep=self.session.id)
+        self.redirect("/sessions")
+
+
 def make_app(
     store: DynamoDBStore,
     *,
@@ -122,6 +190,9 @@ def make_app(
             (r"/logout", Logout),
             (r"/counter", Counter),
             (r"/session", ShowSession),
+            (r"/sessions", YourSessions),
+            (r"/sessions/revoke", RevokeSession),
+            (r"/sessions/revoke-others", RevokeOtherSessions),
         ],
         session_store=store,
         cookie_secret=cookie_secret,
@@ -134,7 +205,7 @@ def make_app(
 async def serve(endpoint_url: str | None, *, table: str = "sessions", port: int = 8888) -> None:
     """Serve the demo on 127.0.0.1:``port`` until cancelled."""
     secret = os.environ.get("COOKIE_SECRET") or secrets.token_hex(32)
-    async with DynamoDBStore(table, endpoint_url=endpoint_url) as store:
+    async with DynamoDBStore(table, endpoint_url=endpoint_url, user_index="UserIndex") as store:
         app = make_app(store, cookie_secret=secret)
         server = app.listen(port, address="127.0.0.1")
         print(f"serving http://127.0.0.1:{port}  (DynamoDB at {store.endpoint_url or 'AWS'}, table {table!r})")

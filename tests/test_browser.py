@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ import aiohttp
 import pytest
 from tornado.httpserver import HTTPServer
 
-from tornado_dynasession import DynamoDBStore
+from tornado_dynasession import DynamoDBStore, create_table
+from tornado_dynasession.tables import delete_table
 
-from .support import free_port, stop_process
+from .support import Browser, free_port, stop_process
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))
 from tornado_app import make_app
@@ -165,3 +167,38 @@ async def test_demo_in_a_browser_logs_in_counts_and_logs_out(
             assert [c for c in cookies if c["name"] == "session"] == []
         finally:
             server.stop()
+
+
+async def test_demo_in_a_browser_lists_the_users_sessions_and_signs_out_everywhere_else(
+    page: Page, dynamodb_endpoint: str
+) -> None:
+    table = f"browser-users-{uuid.uuid4().hex[:8]}"
+    await create_table(table, endpoint_url=dynamodb_endpoint, user_index="UserIndex")
+    async with DynamoDBStore(table, endpoint_url=dynamodb_endpoint, user_index="UserIndex") as store:
+        port = free_port()
+        server = HTTPServer(make_app(store, cookie_secret="browser-test-" + "s" * 32))
+        server.listen(port, address="127.0.0.1")
+        base = f"http://127.0.0.1:{port}"
+        phone = Browser(base)  # alice's other device: a plain HTTP client with its own cookie
+        try:
+            await phone.get("/login?user=alice", headers={"User-Agent": "Mozilla/5.0 (iPhone) Safari/604.1"})
+            assert "Logged in as <b>alice</b>" in (await phone.get("/")).body
+
+            await page.goto(base + "/")
+            await page.click_and_wait("#login")
+            await page.goto(base + "/sessions")
+            listed = await page.evaluate("[...document.querySelectorAll('li.session')].map(li => li.textContent)")
+            assert len(listed) == 2
+            assert any("Safari on iPhone" in text for text in listed)
+            assert any("(this browser)" in text for text in listed)
+
+            await page.click_and_wait("#sign-out-others")
+            listed = await page.evaluate("[...document.querySelectorAll('li.session')].map(li => li.textContent)")
+            assert len(listed) == 1 and "(this browser)" in listed[0]
+            assert "Not logged in" in (await phone.get("/")).body
+            await page.goto(base + "/")
+            assert "Logged in as alice" in await page.text("#user")
+        finally:
+            await phone.close()
+            server.stop()
+            await delete_table(table, endpoint_url=dynamodb_endpoint)
