@@ -2,6 +2,7 @@
 
 ``python -m tornado_dynasession create-table --table NAME [...]``: create the session table.
 ``python -m tornado_dynasession local [--port N] [--table NAME] [--path DIR]``: run DynamoDB locally.
+``python -m tornado_dynasession doctor --table NAME [...]``: check a session table's health (exit 1: a fix is due).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from .cli_errors import USAGE, CliError, check_endpoint, report
+from .cli_errors import FAILURE, USAGE, CliError, check_endpoint, report
+from .doctor import diagnose, summary
 from .local import DYNALITE_VERSION, DynaliteServer, LocalServer, LocalServerError, MotoServer, find_dynalite
 from .store import endpoint_from_env
 from .tables import TableSetup, create_table
@@ -55,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
     create.add_argument("--region", default=None, help="AWS region")
+    doctor = commands.add_parser("doctor", help="check a session table: each line ok, or the cause and the fix")
+    doctor.add_argument("--table", required=True, help="table name")
+    doctor.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
+    doctor.add_argument("--user-index", default=None, metavar="NAME", help="also check this per-user index")
+    doctor.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
+    doctor.add_argument("--region", default=None, help="AWS region")
     local = commands.add_parser(
         "local",
         help=f"run dynalite (or moto) on 127.0.0.1:{LOCAL_PORT} for development",
@@ -88,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.endpoint_url is None:
             check_endpoint(endpoint_from_env(), "DYNAMODB_ENDPOINT")
         endpoint_url = args.endpoint_url or endpoint_from_env()
-        return _create_table(args)
+        return _doctor(args) if args.command == "doctor" else _create_table(args)
     except Exception as exc:
         reported = report(exc, endpoint_url=endpoint_url)
         if reported is None:
@@ -107,6 +115,20 @@ def _create_table(args: argparse.Namespace) -> int:
     )
     _print_setup(setup)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    checks = asyncio.run(
+        diagnose(
+            args.table,
+            hash_key=args.hash_key,
+            user_index=args.user_index,
+            endpoint_url=args.endpoint_url,
+            region_name=args.region,
+        )
+    )
+    print(*(check.line() for check in checks), summary(checks), sep="\n")
+    return FAILURE if any(check.status == "fix" for check in checks) else 0
 
 
 def _print_setup(setup: TableSetup) -> None:

@@ -194,13 +194,18 @@ async def _enable_ttl(client: DynamoDBClient, table: str, attribute: str) -> str
             TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute}
         )
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("UnknownOperationException", "UnrecognizedClientException", "NotImplementedError") or (
-            "UnknownOperation" in code
-        ):
+        if is_unknown_operation(exc):
             return "unsupported"
         raise
     return "enabled"
+
+
+def is_unknown_operation(exc: ClientError) -> bool:
+    """Whether ``exc`` is a server's answer to an operation it does not implement (dynalite's to the TTL API)."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    return code in ("UnknownOperationException", "UnrecognizedClientException", "NotImplementedError") or (
+        "UnknownOperation" in code
+    )
 
 
 async def delete_table(
