@@ -7,6 +7,7 @@ frameworks. dynalite's and moto's indexes are immediately consistent (DynamoDB's
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import re
@@ -23,6 +24,7 @@ from tornado_dynasession.tables import delete_table
 
 from .conftest import SECRET, Serve
 from .support import DynamoProxy, open_raw_client
+from .test_cli import one_line_error, run_cli
 
 INDEX = "UserIndex"
 UserStore = Callable[..., Awaitable[DynamoDBStore]]
@@ -340,3 +342,42 @@ async def test_the_user_survives_a_login_rotation_and_later_changes(serve: Serve
     sessions = json.loads((await browser.get("/my-sessions")).body)["sessions"]
     assert [info["label"] for info in sessions] == ["laptop"]
     assert json.loads((await browser.get("/read")).body)["data"] == {"user": "alice", "theme": "dark"}
+
+
+# -- the command line -----------------------------------------------------------------------------------------------
+
+
+def test_the_command_line_creates_the_index_lists_and_revokes_a_users_sessions(dynamodb_endpoint: str) -> None:
+    table = f"cli-users-{uuid.uuid4().hex[:8]}"
+    where = ("--table", table, "--endpoint-url", dynamodb_endpoint)
+    created = run_cli("create-table", *where, "--user-index")
+    assert created.returncode == 0 and "user index: created, ACTIVE" in created.stdout
+
+    async def sign_in_two() -> list[str]:
+        async with DynamoDBStore(table, endpoint_url=dynamodb_endpoint, user_index=INDEX) as store:
+            await sign_in(store, "alice-laptop", "alice", "laptop")
+            await sign_in(store, "alice-phone", "alice", "phone")
+            return [store.key_for("alice-laptop"), store.key_for("alice-phone")]
+
+    laptop, phone = asyncio.run(sign_in_two())
+    listed = run_cli("sessions", "list", *where, "--user", "alice")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0] == "2 live sessions of user 'alice'"
+    assert {line.split()[0] for line in listed.stdout.splitlines()[1:]} == {laptop, phone}
+    assert "alice-laptop" not in listed.stdout
+
+    one = run_cli("sessions", "revoke", *where, "--user", "alice", "--key", phone)
+    assert one.stdout.strip() == f"session {phone} of user 'alice': ended"
+    rest = run_cli("sessions", "revoke", *where, "--user", "alice")
+    assert rest.stdout.strip() == "ended 1 live session of user 'alice'"
+    assert run_cli("sessions", "list", *where, "--user", "alice").stdout.strip() == "0 live sessions of user 'alice'"
+    asyncio.run(delete_table(table, endpoint_url=dynamodb_endpoint))
+
+
+def test_listing_on_a_table_without_the_index_is_one_line_naming_the_command(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    result = run_cli("sessions", "list", "--table", dynamodb_table, "--endpoint-url", dynamodb_endpoint, "--user", "a")
+    line = one_line_error(result, 2)
+    assert "has no user index 'UserIndex'" in line
+    assert line.endswith(f"create-table --table {dynamodb_table} --user-index UserIndex")

@@ -3,6 +3,7 @@
 ``python -m tornado_dynasession create-table --table NAME [...]``: create the session table.
 ``python -m tornado_dynasession local [--port N] [--table NAME] [--path DIR]``: run DynamoDB locally.
 ``python -m tornado_dynasession doctor --table NAME [...]``: check a session table's health (exit 1: a fix is due).
+``python -m tornado_dynasession sessions list|revoke --table NAME --user ID``: a user's sessions; sign them out.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import NoReturn
 from .cli_errors import FAILURE, USAGE, CliError, check_endpoint, report
 from .doctor import diagnose, summary
 from .local import DYNALITE_VERSION, DynaliteServer, LocalServer, LocalServerError, MotoServer, find_dynalite
-from .store import endpoint_from_env
+from .store import DynamoDBStore, endpoint_from_env
 from .tables import TableSetup, create_table
 
 LOCAL_PORT = 8001
+USER_INDEX = "UserIndex"
 
 LOCAL_HELP = f"""\
 Run a DynamoDB-compatible server on 127.0.0.1 for development: dynalite (npm; `npm ci` in the checkout, or
@@ -57,6 +59,33 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
     create.add_argument("--region", default=None, help="AWS region")
+    create.add_argument(
+        "--user-index",
+        nargs="?",
+        const=USER_INDEX,
+        default=None,
+        metavar="NAME",
+        help=f"also create the user index (default name {USER_INDEX}) for session.user_id and sign out everywhere; "
+        "on an existing table, add it and wait until it is built",
+    )
+    sessions = commands.add_parser("sessions", help="list a user's sessions, or sign them out (needs the user index)")
+    actions = sessions.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("list", "list the user's live sessions: key, created, expires, label (never data)"),
+        ("revoke", "end every session of the user (or only --key)"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("--table", required=True, help="table name")
+        sub.add_argument("--user", required=True, metavar="ID", help="the user id, as the app set session.user_id")
+        if action == "revoke":
+            sub.add_argument("--key", default=None, help="end only this session (a key from `sessions list`)")
+        sub.add_argument("--user-index", default=USER_INDEX, metavar="NAME", help=f"default {USER_INDEX}")
+        sub.add_argument("--hash-key", default="SessionID", help="hash key attribute; default SessionID")
+        sub.add_argument(
+            "--no-hash-ids", dest="hash_ids", action="store_false", help="the store was built with hash_ids=False"
+        )
+        sub.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT")
+        sub.add_argument("--region", default=None, help="AWS region")
     doctor = commands.add_parser("doctor", help="check a session table: each line ok, or the cause and the fix")
     doctor.add_argument("--table", required=True, help="table name")
     doctor.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
@@ -96,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.endpoint_url is None:
             check_endpoint(endpoint_from_env(), "DYNAMODB_ENDPOINT")
         endpoint_url = args.endpoint_url or endpoint_from_env()
-        return _doctor(args) if args.command == "doctor" else _create_table(args)
+        run = {"doctor": _doctor, "sessions": _sessions, "create-table": _create_table}[args.command]
+        return run(args)
     except Exception as exc:
         reported = report(exc, endpoint_url=endpoint_url)
         if reported is None:
@@ -111,10 +141,51 @@ def main(argv: list[str] | None = None) -> int:
 
 def _create_table(args: argparse.Namespace) -> int:
     setup = asyncio.run(
-        create_table(args.table, hash_key=args.hash_key, endpoint_url=args.endpoint_url, region_name=args.region)
+        create_table(
+            args.table,
+            hash_key=args.hash_key,
+            endpoint_url=args.endpoint_url,
+            region_name=args.region,
+            user_index=args.user_index,
+        )
     )
     _print_setup(setup)
     return 0
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    store = DynamoDBStore(
+        args.table,
+        hash_key=args.hash_key,
+        hash_ids=args.hash_ids,
+        user_index=args.user_index,
+        endpoint_url=args.endpoint_url,
+        region_name=args.region,
+    )
+
+    async def run() -> None:
+        async with store:
+            if args.action == "list":
+                listed = await store.list_sessions(args.user)
+                print(f"{len(listed)} live session{'' if len(listed) == 1 else 's'} of user {args.user!r}")
+                for info in listed:
+                    created = "-" if info.created_at is None else _utc(info.created_at)
+                    print(
+                        f"{info.key}  created {created}  expires {_utc(info.expires_at)}  {info.label or ''}".rstrip()
+                    )
+            elif args.key is not None:
+                ended = await store.revoke(args.key, user_id=args.user)
+                print(f"session {args.key} of user {args.user!r}: {'ended' if ended else 'not live, nothing ended'}")
+            else:
+                count = await store.revoke_user(args.user)
+                print(f"ended {count} live session{'' if count == 1 else 's'} of user {args.user!r}")
+
+    asyncio.run(run())
+    return 0
+
+
+def _utc(epoch_seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -137,6 +208,8 @@ def _print_setup(setup: TableSetup) -> None:
         print("TTL: this server has no TTL API; expired items are still never served (the store checks Expires)")
     else:
         print(f"TTL on Expires: {setup.ttl}")
+    if setup.user_index is not None:
+        print(f"user index: {setup.user_index}, ACTIVE")
 
 
 # -- local -----------------------------------------------------------------------------------------------------

@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
 
 from .backends import AttributeNames, Backend, Condition, Item
 from .codec import Codec, KeyBoundCodec, OrjsonCodec
-from .errors import CodecError, ConfigurationError, SessionConflictError, SessionTooLargeError, StoreUnavailableError
+from .errors import (
+    CodecError,
+    ConfigurationError,
+    SessionConflictError,
+    SessionStoreError,
+    SessionTooLargeError,
+    StoreUnavailableError,
+)
 
 if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
@@ -821,7 +828,15 @@ class DynamoDBStore:
         keys: list[str] = []
         start: dict[str, Any] | None = None
         while True:
-            page, start = await backend.query_user(index, user_key, start)
+            try:
+                page, start = await backend.query_user(index, user_key, start)
+            except SessionStoreError as exc:
+                if type(exc) is SessionStoreError and "index" in str(exc).lower():  # the server's ValidationException
+                    raise ConfigurationError(
+                        f"table {self.table!r} has no user index {index!r} ({exc}): add it with: python -m "
+                        f"tornado_dynasession create-table --table {self.table} --user-index {index}"
+                    ) from exc
+                raise
             keys.extend(page)
             if start is None:
                 return keys
