@@ -225,6 +225,21 @@ def test_local_starts_dynalite_creates_the_table_and_stops_cleanly_on_sigint(loc
     assert not answers(port), "the dynalite child still listens"
 
 
+def test_local_user_index_gives_the_table_the_user_index(local_processes: list[Local]) -> None:
+    local = Local("--port", str(free_port()), "--table", "t-cli-users", "--user-index")
+    local_processes.append(local)
+    endpoint = local.wait_for_endpoint()
+    assert "user index: created, ACTIVE" in local.stdout
+
+    async def indexes() -> list[str]:
+        async with open_raw_client(endpoint) as client:
+            table = (await client.describe_table(TableName="t-cli-users"))["Table"]
+        return [index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])]
+
+    assert asyncio.run(indexes()) == ["UserIndex"]
+    assert local.stop(signal.SIGTERM)[0] == 0
+
+
 def test_local_path_keeps_the_data_across_a_stop_and_a_start(tmp_path: Path, local_processes: list[Local]) -> None:
     port = free_port()
     args = ("--port", str(port), "--table", "t-cli-disk", "--path", str(tmp_path / "data"))

@@ -9,6 +9,7 @@ preceded by ``<!-- fragment -->`` is only compiled.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import socket
@@ -16,11 +17,13 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import tornado.httpclient
@@ -87,7 +90,8 @@ def block(marker: str) -> Block:
     return found[0]
 
 
-TORNADO = "tornado.web.Application("
+TORNADO = 'self.write(f"visits: '
+SIGN_OUT = "revoke_user("
 SANIC = "Sanic("
 STORE = "store.lookup("
 PREPARE = "async def prepare("
@@ -103,8 +107,9 @@ def program_env(endpoint: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def sessions_table(dynamodb_endpoint: str) -> Iterator[str]:
-    """The ``sessions`` table the README's programs use, on the test server; deleted afterwards if we created it."""
-    setup = asyncio.run(create_table(TABLE, endpoint_url=dynamodb_endpoint))
+    """The ``sessions`` table the README's programs use, with the user index as the README's ``local`` command
+    makes it, on the test server; deleted afterwards if we created it."""
+    setup = asyncio.run(create_table(TABLE, endpoint_url=dynamodb_endpoint, user_index="UserIndex"))
     try:
         yield TABLE
     finally:
@@ -155,7 +160,7 @@ def get(url: str) -> tuple[int, str, str | None]:
 
 
 def test_readme_has_the_expected_blocks() -> None:
-    for marker in (TORNADO, SANIC, STORE, PREPARE, PYTEST):
+    for marker in (TORNADO, SANIC, STORE, PREPARE, PYTEST, SIGN_OUT):
         block(marker)
 
 
@@ -185,6 +190,32 @@ def test_tornado_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp
         status, body, cookie = get("http://127.0.0.1:8888/")
     assert (status, body) == (200, "visits: 1")
     assert cookie and cookie.startswith("session=")
+
+
+def test_sign_out_everywhere_example_lists_devices_and_ends_the_others(
+    dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    laptop = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    phone = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+
+    def call(opener: urllib.request.OpenerDirector, path: str, form: dict[str, str] | None = None) -> Any:
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:8888{path}", data=data, headers={"User-Agent": path})
+        try:
+            with opener.open(request, timeout=10) as response:
+                body = response.read().decode()
+                return json.loads(body) if body else response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    with serving(block(SIGN_OUT).code, 8888, tmp_path, dynamodb_endpoint):
+        assert call(laptop, "/login", {"user": "alice"}) == 200
+        assert call(phone, "/login", {"user": "alice"}) == 200
+        devices = call(laptop, "/devices")["sessions"]
+        assert len(devices) == 2 and sum(device["this"] for device in devices) == 1
+        assert call(laptop, "/sign-out-others", {}) == {"ended": 1}
+        assert call(phone, "/devices") == 403
+        assert [device["this"] for device in call(laptop, "/devices")["sessions"]] == [True]
 
 
 def test_sanic_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:

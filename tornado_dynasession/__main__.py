@@ -108,6 +108,14 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--table", default=None, metavar="NAME", help="create this session table (waits for ACTIVE)")
     local.add_argument("--hash-key", default="SessionID", help="hash key of --table; default SessionID")
     local.add_argument(
+        "--user-index",
+        nargs="?",
+        const=USER_INDEX,
+        default=None,
+        metavar="NAME",
+        help=f"give --table the user index (default name {USER_INDEX}), for sign out everywhere",
+    )
+    local.add_argument(
         "--path", default=None, metavar="DIR", help="keep the data on disk in DIR (dynalite only); default in memory"
     )
     return parser
@@ -283,7 +291,11 @@ def _local(args: argparse.Namespace) -> int:
         where = f"data in {Path(args.path).resolve()}" if args.path else "in memory"
         print(f"{server.name} on {server.endpoint_url} ({where})", flush=True)
         if args.table:
-            setup = asyncio.run(create_table(args.table, hash_key=args.hash_key, endpoint_url=server.endpoint_url))
+            setup = asyncio.run(
+                create_table(
+                    args.table, hash_key=args.hash_key, endpoint_url=server.endpoint_url, user_index=args.user_index
+                )
+            )
             _print_setup(setup)
         print(f"export DYNAMODB_ENDPOINT={server.endpoint_url}", flush=True)
         print("Ctrl-C (or SIGTERM) stops the server.", flush=True)
