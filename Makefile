@@ -3,8 +3,21 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# requires-python's floor, for the lowest-bounds job
+LOWEST_PYTHON := 3.10
+LOWEST_VENV := .venv-lowest
+# The store, codec and adapter tests: what the runtime dependencies' lower bounds can break.
+LOWEST_TESTS := tests/test_store.py tests/test_refresh.py tests/test_backends.py tests/test_codec.py \
+  tests/test_codec_conformance.py tests/test_codecs_extra.py tests/test_sessions.py tests/test_mixin.py \
+  tests/test_sanic.py tests/test_shared.py
+# What those tests import besides the package (no other dev tool: the dev extra needs newer dependencies).
+LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'moto[server]>=5'
 
-.PHONY: setup browser demo test test-python lint bench bench-quick soak clean
+# pyenv's newest installed Python $(1).x, or nothing.
+pyenv_python = $(shell ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(1).*/bin/python 2>/dev/null \
+  | sort -V | tail -n 1)
+
+.PHONY: setup browser demo test test-python test-lowest release-check lint bench bench-quick soak clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -36,12 +49,31 @@ test: $(STAMP)
 
 # The test suite on another Python, from pyenv: make test-python PYTHON_VERSION=3.10 (a venv of its own, .venv-3.10).
 test-python: $(STAMP)
-	@interpreter="$$(ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(PYTHON_VERSION).*/bin/python 2>/dev/null | sort -V | tail -n 1)"; \
+	@interpreter="$(call pyenv_python,$(PYTHON_VERSION))"; \
 	if [ -z "$$interpreter" ]; then echo "Python $(PYTHON_VERSION) is not installed: pyenv install $(PYTHON_VERSION)" >&2; exit 1; fi; \
 	test -x .venv-$(PYTHON_VERSION)/bin/python || "$$interpreter" -m venv .venv-$(PYTHON_VERSION); \
 	.venv-$(PYTHON_VERSION)/bin/python -m pip install --quiet --upgrade pip && \
 	.venv-$(PYTHON_VERSION)/bin/python -m pip install --quiet -e '.[dev]' && \
 	.venv-$(PYTHON_VERSION)/bin/python -m pytest -q
+
+# The lowest versions pyproject.toml allows, pinned in .ci/lowest-constraints.txt (the package is built with the
+# setuptools floor too), on the oldest Python (pyenv's LOWEST_PYTHON) in a venv of its own; then the LOWEST_TESTS.
+# .ci/check_lowest.py prints what pip installed and fails unless it is exactly the floors.
+test-lowest: $(STAMP)
+	@interpreter="$(call pyenv_python,$(LOWEST_PYTHON))"; \
+	if [ -z "$$interpreter" ]; then echo "Python $(LOWEST_PYTHON) is not installed: pyenv install $(LOWEST_PYTHON)" >&2; exit 1; fi; \
+	test -x $(LOWEST_VENV)/bin/python || "$$interpreter" -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt setuptools wheel
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt --no-build-isolation \
+	  -e '.[sanic,aiodynamo,crypto,zstd]' $(LOWEST_TEST_TOOLS)
+	$(LOWEST_VENV)/bin/python .ci/check_lowest.py
+	$(LOWEST_VENV)/bin/python -m pytest -q $(LOWEST_TESTS)
+
+# Build the sdist and the wheel into a temporary folder, check what they hold, install the wheel alone in a clean
+# venv ($(PY)) and serve the README's Tornado example from it against dynalite: .ci/release_check.py says more.
+release-check: $(STAMP)
+	$(BIN)/python .ci/release_check.py --python $(PY)
 
 lint: $(STAMP)
 	$(BIN)/ruff check tornado_dynasession tests benchmarks examples
@@ -58,4 +90,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak
 
 clean:
-	rm -rf $(VENV) .venv-3.* node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
