@@ -9,7 +9,7 @@ LOWEST_VENV := .venv-lowest
 # The store, codec and adapter tests: what the runtime dependencies' lower bounds can break.
 LOWEST_TESTS := tests/test_store.py tests/test_refresh.py tests/test_backends.py tests/test_codec.py \
   tests/test_codec_conformance.py tests/test_codecs_extra.py tests/test_sessions.py tests/test_mixin.py \
-  tests/test_sanic.py tests/test_shared.py
+  tests/test_sanic.py tests/test_shared.py tests/test_users.py tests/test_express.py
 # What those tests import besides the package (no other dev tool: the dev extra needs newer dependencies).
 LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'moto[server]>=5'
 

@@ -50,12 +50,13 @@ def policy_from_settings(settings: dict[str, Any]) -> SessionPolicy:
         )
     try:
         cookie = CookieOptions(
-            name=settings.get("session_cookie_name", "session"),
+            name=settings.get("session_cookie_name", ""),
             domain=settings.get("session_cookie_domain"),
             path=settings.get("session_cookie_path", "/"),
             secure=settings.get("session_cookie_secure"),
             samesite=settings.get("session_cookie_samesite", "Lax"),
             persistent=settings.get("session_cookie_persistent", True),
+            format=settings.get("session_cookie_format", "tornado"),
         )
         return SessionPolicy(
             store,
@@ -84,9 +85,12 @@ class SessionMixin(_HandlerBase):
     Application settings: ``session_store`` (a :class:`DynamoDBStore`, required), ``cookie_secret`` (required;
     a ``{version: secret}`` dict with ``key_version`` rotates keys), ``session_max_age`` (seconds, 300),
     ``session_touch_after`` (seconds, 0), ``session_absolute_max_age`` (seconds, None), and
-    ``session_cookie_name`` ("session"), ``session_cookie_domain``, ``session_cookie_path`` ("/"),
-    ``session_cookie_secure`` (None: Secure when the request came over HTTPS), ``session_cookie_samesite`` ("Lax"),
-    ``session_cookie_persistent`` (True; False for a cookie that ends when the browser closes).
+    ``session_cookie_name`` ("session", or "connect.sid" with the express format), ``session_cookie_domain``,
+    ``session_cookie_path`` ("/"), ``session_cookie_secure`` (None: Secure when the request came over HTTPS),
+    ``session_cookie_samesite`` ("Lax"),
+    ``session_cookie_persistent`` (True; False for a cookie that ends when the browser closes),
+    ``session_cookie_format`` ("tornado"; "express" for express-session's signed cookie, to share sessions with an
+    Express app).
 
     Hooks:
 

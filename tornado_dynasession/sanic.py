@@ -50,7 +50,10 @@ class Sessions:
         the browser closes (the stored session still expires by ``max_age``).
     :param cookie_name, cookie_domain, cookie_path, cookie_secure, cookie_samesite: the cookie's attributes
         (HttpOnly is always set; ``cookie_secure=None`` sets Secure when ``request.scheme`` is https, which behind
-        a proxy needs Sanic's ``PROXIES_COUNT`` or ``FORWARDED_SECRET``).
+        a proxy needs Sanic's ``PROXIES_COUNT`` or ``FORWARDED_SECRET``); ``cookie_name`` is ``session`` by default,
+        ``connect.sid`` with the express format.
+    :param cookie_format: ``"tornado"`` (default), or ``"express"`` for express-session's signed cookie, to share
+        sessions with an Express app (see :class:`~tornado_dynasession.CookieOptions`).
 
     Routes that need no session (health checks, static files) opt out with ``ctx_sessions=False``, as in
     ``@app.get("/health", ctx_sessions=False)``: they cost no store call and have no ``request.ctx.session``.
@@ -75,12 +78,13 @@ class Sessions:
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
         touch_after: float = 0,
         absolute_max_age: float | None = None,
-        cookie_name: str = "session",
+        cookie_name: str | None = None,
         cookie_domain: str | None = None,
         cookie_path: str = "/",
         cookie_secure: bool | None = None,
         cookie_samesite: Literal["Lax", "Strict", "None"] | None = "Lax",
         cookie_persistent: bool = True,
+        cookie_format: Literal["tornado", "express"] = "tornado",
     ) -> None:
         self.policy = SessionPolicy(
             store,
@@ -90,12 +94,13 @@ class Sessions:
             touch_after=touch_after,
             absolute_max_age=absolute_max_age,
             cookie=CookieOptions(
-                name=cookie_name,
+                name=cookie_name or "",
                 domain=cookie_domain,
                 path=cookie_path,
                 secure=cookie_secure,
                 samesite=cookie_samesite,
                 persistent=cookie_persistent,
+                format=cookie_format,
             ),
         )
         app.ctx.sessions = self

@@ -44,12 +44,14 @@ from typing import Any, Literal
 
 from tornado.web import create_signed_value, decode_signed_value
 
+from . import express
 from .errors import (
     ConfigurationError,
     SessionConflictError,
     SessionStoreError,
     StoreUnavailableError,
 )
+from .express import EXPRESS_COOKIE_NAME
 from .store import (
     DEFAULT_MAX_AGE_SECONDS,
     MAX_LIFETIME_SECONDS,
@@ -360,16 +362,27 @@ class CookieOptions:
     :param persistent: True (default) sends Expires and Max-Age, so the browser keeps the cookie across restarts
         for the session's lifetime; False sends neither, so the cookie ends when the browser closes (the stored
         session still expires by its ``max_age``).
+    :param format: ``"tornado"`` (default): Tornado's signed value, carrying the session's lifetime as well as its
+        id. ``"express"``: express-session's ``s:<id>.<signature>`` (signed with the same secret as the Express
+        app, in ``connect.sid`` unless ``name`` says otherwise), to share sessions with an Express app; it carries
+        only the id, so each read slides the expiry, and with ``persistent`` re-sends the cookie after a GetItem
+        that checks the session is still live.
     """
 
-    name: str = "session"
+    name: str = ""
+    """The cookie name; empty (the default) for ``session``, or ``connect.sid`` with ``format="express"``."""
     domain: str | None = None
     path: str = "/"
     secure: bool | None = None
     samesite: Literal["Lax", "Strict", "None"] | None = "Lax"
     persistent: bool = True
+    format: Literal["tornado", "express"] = "tornado"
 
     def __post_init__(self) -> None:
+        if self.format not in ("tornado", "express"):
+            raise ConfigurationError(f'session cookie format must be "tornado" or "express", not {self.format!r}')
+        if not self.name:
+            object.__setattr__(self, "name", EXPRESS_COOKIE_NAME if self.format == "express" else "session")
         if not self.name or not re.fullmatch(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", self.name):
             raise ConfigurationError(f"session cookie name {self.name!r} is not a valid cookie name")
         if self.samesite not in ("Lax", "Strict", "None", None):
@@ -503,8 +516,12 @@ class SessionPolicy:
 
     def sign(self, session_id: str | CookieClaims) -> str:
         """The cookie value for a session id, or for the id and its lifetime (:class:`CookieClaims`): Tornado's
-        signed-value format v2 (HMAC-SHA256)."""
+        signed-value format v2 (HMAC-SHA256), or with ``CookieOptions(format="express")`` express-session's (the
+        id alone)."""
         claims = session_id if isinstance(session_id, CookieClaims) else CookieClaims(session_id)
+        if self.cookie.format == "express":
+            secret = self._secret if not isinstance(self._secret, dict) else self._secret[self.key_version or 0]
+            return express.sign(claims.session_id, secret)
         return create_signed_value(
             self._secret, self.cookie.name, claims.payload(), version=2, key_version=self.key_version
         ).decode()
@@ -522,6 +539,10 @@ class SessionPolicy:
         foreign one. Pure computation: no store call."""
         if not value or len(value) > 512:
             return None
+        if self.cookie.format == "express":
+            secrets = self._secret.values() if isinstance(self._secret, dict) else (self._secret,)
+            session_id = express.unsign(value, secrets)
+            return None if session_id is None else CookieClaims(session_id)
         try:
             decoded = decode_signed_value(
                 self._secret, self.cookie.name, value, max_age_days=self._signature_max_age_days, min_version=2
@@ -621,6 +642,8 @@ class SessionPolicy:
         with ``touch_after`` the cookie must tell each slide, or every later request would slide again; and it
         must tell a lifetime that changed.
         """
+        if self.cookie.format == "express":  # the cookie tells no lifetime: renew it at each slide, if it has one
+            return self.cookie.persistent
         return (
             self.touch_after > 0
             or sent.expires_at is None

@@ -50,6 +50,7 @@ from .errors import (
     SessionTooLargeError,
     StoreUnavailableError,
 )
+from .express import express_cookie_object
 
 if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
@@ -57,9 +58,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_AGE_SECONDS",
+    "LAYOUTS",
     "MAX_ITEM_BYTES",
     "Absence",
     "DynamoDBStore",
+    "Layout",
     "SessionInfo",
     "SessionRecord",
     "endpoint_from_env",
@@ -192,6 +195,8 @@ class SessionRecord:
     :param max_age: the session's own lifetime in seconds (``MaxAge``), when it was saved with one.
     :param user_id: the user the session belongs to (``session.user_id``), or None.
     :param label: the session's label for listings (``session.label``), or None.
+    :param express_cookie: with an express layout, the ``cookie`` object express-session keeps in the session
+        (hidden from ``data``, and written back in step with the expiry).
     """
 
     data: dict[str, Any]
@@ -201,6 +206,51 @@ class SessionRecord:
     max_age: int | None = None
     user_id: str | None = None
     label: str | None = None
+    express_cookie: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """How another store lays out its items, so that both read and write the same sessions (``layout=``).
+
+    :param name: the preset's name.
+    :param hash_key: the hash key attribute; it holds the session id itself (with ``key_prefix``), never a digest.
+    :param expires: the expiry attribute (N, epoch seconds).
+    :param session: the session attribute (S, JSON text).
+    :param key_prefix: put before the session id in the hash key (connect-dynamodb's ``sess:``).
+    :param constants: attributes written as they are on every item (connect-dynamodb's ``type``).
+    :param express_cookie: the JSON holds express-session's ``cookie`` object: hidden from the session's data,
+        and kept in step with the expiry on every write (:func:`~tornado_dynasession.express.express_cookie_object`).
+    """
+
+    name: str
+    hash_key: str
+    expires: str
+    session: str
+    key_prefix: str = ""
+    constants: tuple[tuple[str, str], ...] = ()
+    express_cookie: bool = True
+
+
+LAYOUTS = {
+    layout.name: layout
+    for layout in (
+        # github.com/MRobertEvers/dynamodb-session-store, the express-session store our item layout comes from
+        Layout("express-dynamodb", hash_key="SessionID", expires="Expires", session="Session"),
+        # npm connect-dynamodb 3.x, the most used express-session DynamoDB store
+        Layout(
+            "connect-dynamodb",
+            hash_key="id",
+            expires="expires",
+            session="sess",
+            key_prefix="sess:",
+            constants=(("type", "connect-session"),),
+        ),
+    )
+}
+"""The layouts ``DynamoDBStore(layout=...)`` accepts by name."""
+
+_EXPRESS_COOKIE_KEY = "cookie"
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +316,11 @@ class DynamoDBStore:
     :param user_index: the name of the table's user index (a global secondary index on ``UserID``, created by
         ``python -m tornado_dynasession create-table --table NAME --user-index``), for ``session.user_id``,
         :meth:`list_sessions`, :meth:`revoke` and :meth:`revoke_user`; None (the default) turns those off.
+    :param layout: share the table with an express-session store: ``"express-dynamodb"`` (the store this layout
+        comes from: ``{SessionID, Expires, Session}``) or ``"connect-dynamodb"`` (``{id: "sess:<id>", expires,
+        type, sess}``), or a :class:`Layout`. It sets ``hash_key``, ``expires_attribute``, ``session_attribute``
+        and ``hash_ids=False`` (the Node stores key items by the session id itself), and keeps express-session's
+        ``cookie`` object in each session. Pair it with ``cookie_format="express"`` in the adapter.
     :param backend: which client the store creates, ``"aiobotocore"`` (the default) or ``"aiodynamo"``; or a
         ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
         ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
@@ -293,6 +348,7 @@ class DynamoDBStore:
         created_attribute: str = "Created",
         version_attribute: str = "Version",
         user_index: str | None = None,
+        layout: Layout | Literal["express-dynamodb", "connect-dynamodb"] | None = None,
         backend: Backend | Literal["aiobotocore", "aiodynamo"] | None = None,
     ) -> None:
         if not table:
@@ -300,6 +356,18 @@ class DynamoDBStore:
         if max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
         self.table = table
+        if isinstance(layout, str):
+            if layout not in LAYOUTS:
+                raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or a Layout, got {layout!r}")
+            layout = LAYOUTS[layout]
+        self.layout = layout
+        """The express-session store layout this store shares its table with, or None."""
+        if layout is not None:
+            hash_key, expires_attribute, session_attribute = layout.hash_key, layout.expires, layout.session
+            hash_ids = False
+        self._key_prefix = layout.key_prefix if layout is not None else ""
+        self._constants: Item = dict(layout.constants) if layout is not None else {}
+        self._express_cookie = layout is not None and layout.express_cookie
         self.names = AttributeNames(
             hash_key=hash_key,
             expires=expires_attribute,
@@ -428,7 +496,7 @@ class DynamoDBStore:
         """The hash key value stored for session id ``sid``: its base64url SHA-256, or ``sid`` with hash_ids=False."""
         if not isinstance(sid, str) or not sid:
             raise ValueError("a session id must be a non-empty string")
-        return _digest(sid) if self.hash_ids else sid
+        return _digest(sid) if self.hash_ids else self._key_prefix + sid
 
     def user_key_for(self, user_id: str) -> str:
         """The ``UserID`` stored for ``user_id``: its base64url SHA-256, or ``user_id`` with hash_ids=False."""
@@ -539,6 +607,7 @@ class DynamoDBStore:
             return self._corrupt(sid, str(exc))
         except Exception as exc:  # a third-party codec that breaks the protocol must not crash the request
             return self._corrupt(sid, f"{type(exc).__name__}: {exc}")
+        express_cookie = data.pop(_EXPRESS_COOKIE_KEY, None) if self._express_cookie else None
         created_at = item.get(names.created)
         version = item.get(names.version, 0)
         if type(version) is not int:
@@ -566,6 +635,7 @@ class DynamoDBStore:
             max_age=max_age if type(max_age) is int and max_age > 0 else None,
             user_id=user_id,
             label=label if isinstance(label, str) else None,
+            express_cookie=express_cookie if isinstance(express_cookie, dict) else None,
         )
 
     def _decode(self, item: Item, raw: str | bytes) -> dict[str, Any]:
@@ -596,16 +666,26 @@ class DynamoDBStore:
         max_age: int | None = None,
         user_id: str | None = None,
         label: str | None = None,
+        express_cookie: Mapping[str, Any] | None = None,
     ) -> Item:
         names = self.names
         key = self.key_for(sid)
         if not isinstance(data, Mapping):
             raise TypeError(f"session data must be a dict, not {type(data).__name__}")
+        if self._express_cookie:
+            if _EXPRESS_COOKIE_KEY in data:
+                raise ValueError(
+                    f'session["{_EXPRESS_COOKIE_KEY}"] is express-session\'s own key in the {self.names.session} '
+                    "JSON of this layout: store the value under another key"
+                )
+            lifetime = max_age or self.max_age
+            cookie = express_cookie_object(express_cookie, expires_at=expires_at, max_age_seconds=lifetime)
+            data = {**data, _EXPRESS_COOKIE_KEY: cookie}
         bound = self._bound_codec
         encoded = self.codec.encode(data) if bound is None else bound.encode_for(key, data)
-        item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded}
+        item: Item = {names.hash_key: key, names.expires: expires_at, names.session: encoded, **self._constants}
         size = len(names.hash_key) + len(key.encode()) + len(names.expires) + len(str(expires_at))
-        size += len(names.session)
+        size += len(names.session) + sum(len(name) + len(str(value)) for name, value in self._constants.items())
         if user_id is not None:
             self.require_user_index("session.user_id")
             item[names.user] = self.user_key_for(user_id)
@@ -674,7 +754,17 @@ class DynamoDBStore:
         the session in the user index (a :class:`ConfigurationError` without ``user_index``).
         """
         version = 1 if previous is None else (previous.version or 0) + 1
-        item = self._item(sid, data, expires_at, created_at, version, max_age, user_id, label if user_id else None)
+        item = self._item(
+            sid,
+            data,
+            expires_at,
+            created_at,
+            version,
+            max_age,
+            user_id,
+            label if user_id else None,
+            None if previous is None else previous.express_cookie,
+        )
         if previous is None:
             condition = Condition(absent=True)
         else:
@@ -697,6 +787,7 @@ class DynamoDBStore:
             max_age=max_age,
             user_id=user_id,
             label=label if user_id else None,
+            express_cookie=None if previous is None else previous.express_cookie,
         )
 
     async def _landed(self, backend: Backend, item: Item) -> bool:
@@ -726,8 +817,14 @@ class DynamoDBStore:
         login). Like a DeleteItem, the old id stops loading at once; unlike one, a request that still carries the
         old cookie can tell a login from a logout, and leaves the browser's new cookie alone. A tombstone holds
         no session data and is never served, touched or written over. False when ``sid`` was not live (then
-        nothing is written: a session destroyed meanwhile stays plainly destroyed).
+        nothing is written: a session destroyed meanwhile stays plainly destroyed). With a ``layout`` shared with a
+        Node store, which would fail on a tombstone, the old id is deleted instead.
         """
+        if self.layout is not None:
+            # The Node stores read every item that has not expired as a session, and fail on one without it (a
+            # 500 in the Express app): with a shared layout, the old id is deleted, as the Node stores do.
+            await self.destroy(sid)
+            return True
         names = self.names
         item: Item = {names.hash_key: self.key_for(sid), names.expires: until, names.superseded: until}
         backend = await self._ready()
