@@ -7,7 +7,15 @@ from typing import Any
 
 from . import AttributeNames, Condition
 
-__all__ = ["ConditionWriter", "batch_get_request", "number_from_wire", "remove_request", "user_query_request"]
+__all__ = [
+    "ConditionWriter",
+    "batch_get_request",
+    "batch_get_result",
+    "number_from_wire",
+    "remove_request",
+    "user_query_request",
+    "user_query_result",
+]
 
 
 def number_from_wire(text: str) -> int | float | str:
@@ -143,3 +151,17 @@ def batch_get_request(
             }
         }
     }
+
+
+def user_query_result(response: Any, names: AttributeNames) -> tuple[list[str], dict[str, Any] | None]:
+    """The hash keys in a user-index Query answer, and where the next page starts (None after the last)."""
+    keys = [str(item[names.hash_key]["S"]) for item in response.get("Items", [])]
+    start: dict[str, Any] | None = response.get("LastEvaluatedKey")
+    return keys, start
+
+
+def batch_get_result(response: Any, table: str, names: AttributeNames) -> tuple[list[Any], list[str]]:
+    """The items (in wire form) of a BatchGetItem answer, and the keys the server left unprocessed."""
+    found = list(response.get("Responses", {}).get(table, []))
+    pending = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+    return found, [str(key[names.hash_key]["S"]) for key in pending]

@@ -30,9 +30,11 @@ from . import AttributeNames, Condition, Item, ItemValue
 from ._expressions import (
     ConditionWriter,
     batch_get_request,
+    batch_get_result,
     number_from_wire,
     remove_request,
     user_query_request,
+    user_query_result,
 )
 
 if TYPE_CHECKING:
@@ -300,9 +302,7 @@ class AiobotocoreBackend:
             response: Any = await self._client.query(**request)
         except Exception as exc:
             raise self._error(exc, "Query") from exc
-        keys = [str(_from_wire(item.get(self._key_name))) for item in response.get("Items", [])]
-        start_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
-        return keys, start_key
+        return user_query_result(response, self._names)
 
     async def get_batch(
         self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
@@ -313,9 +313,8 @@ class AiobotocoreBackend:
             response: Any = await self._client.batch_get_item(**request)
         except Exception as exc:
             raise self._error(exc, "BatchGetItem") from exc
-        found = [_item_from_wire(raw) for raw in response.get("Responses", {}).get(self._table, [])]
-        unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return [item for item in found if item], [str(_from_wire(k.get(self._key_name))) for k in unprocessed]
+        found, pending = batch_get_result(response, self._table, self._names)
+        return [item for item in map(_item_from_wire, found) if item], pending
 
     async def close(self) -> None:
         """Close the client if this backend created it."""

@@ -44,9 +44,11 @@ from . import AttributeNames, Condition, Item, ItemValue
 from ._expressions import (
     ConditionWriter,
     batch_get_request,
+    batch_get_result,
     number_from_wire,
     remove_request,
     user_query_request,
+    user_query_result,
 )
 
 __all__ = ["AiodynamoBackend", "BoundedRetry", "create_backend", "map_aiodynamo_error"]
@@ -335,9 +337,7 @@ class AiodynamoBackend:
             response = await self._send(action="Query", payload=payload)
         except Exception as exc:
             raise self._error(exc, "Query") from exc
-        keys = [str(_from_wire(item.get(self._key_name))) for item in response.get("Items", [])]
-        start_key: dict[str, Any] | None = response.get("LastEvaluatedKey")
-        return keys, start_key
+        return user_query_result(response, self._names)
 
     async def get_batch(
         self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
@@ -348,9 +348,8 @@ class AiodynamoBackend:
             response = await self._send(action="BatchGetItem", payload=payload)
         except Exception as exc:
             raise self._error(exc, "BatchGetItem") from exc
-        found = [_item_from_wire(raw) for raw in response.get("Responses", {}).get(self._table, [])]
-        unprocessed = response.get("UnprocessedKeys", {}).get(self._table, {}).get("Keys", [])
-        return [item for item in found if item], [str(_from_wire(k.get(self._key_name))) for k in unprocessed]
+        found, pending = batch_get_result(response, self._table, self._names)
+        return [item for item in map(_item_from_wire, found) if item], pending
 
     async def close(self) -> None:
         """Close the HTTP session if this backend created it."""
