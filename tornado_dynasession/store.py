@@ -688,17 +688,16 @@ class DynamoDBStore:
         size += len(names.session) + sum(len(name) + len(str(value)) for name, value in self._constants.items())
         if user_id is not None:
             self.require_user_index("session.user_id")
-            item[names.user] = self.user_key_for(user_id)
+            user: dict[str, str | bytes] = {names.user: self.user_key_for(user_id)}
             if self.hash_ids:
                 ref = {"id": user_id}
-                item[names.user_ref] = self.codec.encode(ref) if bound is None else bound.encode_for(key, ref)
-            if label is not None:
-                item[names.label] = check_label(label)
-            size += sum(
-                len(name) + len(value if isinstance(value, bytes) else str(value).encode())
-                for name, value in item.items()
-                if name in (names.user, names.user_ref, names.label)
-            )
+                user[names.user_ref] = self.codec.encode(ref) if bound is None else bound.encode_for(key, ref)
+            checked_label = check_label(label)
+            if checked_label is not None:
+                user[names.label] = checked_label
+            for name, value in user.items():
+                size += len(name) + len(value if isinstance(value, bytes) else value.encode())
+            item.update(user)
         if created_at is not None:
             item[names.created] = created_at
             size += len(names.created) + len(str(created_at))
