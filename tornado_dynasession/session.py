@@ -745,7 +745,9 @@ class SessionPolicy:
         only). None when the session ended meanwhile: it is never brought back."""
         previous = session.record
         data: Mapping[str, Any] = session
-        own_max_age = None if session.max_age == self.max_age else math.ceil(session.max_age)
+        # A shared layout stores the lifetime always: express-session renews a session by its cookie's maxAge.
+        shared = self.store.layout is not None
+        own_max_age = None if session.max_age == self.max_age and not shared else math.ceil(session.max_age)
         for _ in range(MERGE_ATTEMPTS):
             created_at = previous.created_at if previous is not None and previous.created_at else int(now)
             saved = await self.store.save(
