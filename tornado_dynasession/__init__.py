@@ -14,6 +14,7 @@ from .mixin import SessionMixin
 from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
 from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
 from .tables import TableSetup, create_table
+from .telemetry import Telemetry
 
 __all__ = [
     "Absence",
@@ -39,6 +40,7 @@ __all__ = [
     "StoreUnavailableError",
     "TableNotFoundError",
     "TableSetup",
+    "Telemetry",
     "create_table",
     "new_session_id",
 ]

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from tornado.web import create_signed_value, decode_signed_value
 
-from . import express
+from . import express, telemetry
 from .errors import (
     ConfigurationError,
     SessionConflictError,
@@ -606,6 +606,8 @@ class SessionPolicy:
         if due and absolute_end is not None and claims.expires_at == target == absolute_end:
             due = False  # pinned at the absolute end: there is nothing left to slide
         session_id = claims.session_id
+        if not due:
+            telemetry.note_decision(self.store, "touch_skipped")
         found = await self.store.lookup(session_id, refresh_to=target if due else None)
         if found is Absence.SUPERSEDED:
             return self.new_session(superseded=True)
@@ -769,7 +771,9 @@ class SessionPolicy:
             if not session._user_changed:  # another request may have signed the session in (or out) meanwhile
                 session._user_id, session._label = fresh.user_id, fresh.label
             previous = fresh
+            telemetry.note_decision(self.store, "merged")
         else:
+            telemetry.note_conflict(self.store)
             raise SessionConflictError(
                 f"session {self.store.fingerprint(session_id)} was written by other requests {MERGE_ATTEMPTS} times "
                 "while this request saved it; nothing of this request was stored. Retry the request."
@@ -784,6 +788,7 @@ class SessionPolicy:
         locking = self.store.locking
         if session._whole:
             if locking:
+                telemetry.note_conflict(self.store)
                 raise SessionConflictError(
                     f"session {self.store.fingerprint(session.id or '')} was changed by another request while this "
                     "one replaced it whole (clear(), or mark_modified() without a key); nothing was written. Retry."
@@ -793,6 +798,7 @@ class SessionPolicy:
         base = session._base or {}
         for key in session._changed_keys:
             if locking and fresh.data.get(key, _ABSENT) != base.get(key, _ABSENT):
+                telemetry.note_conflict(self.store)
                 raise SessionConflictError(
                     f"session key {key!r} was changed by another request while this one changed it too; nothing "
                     "was written. Retry the request."

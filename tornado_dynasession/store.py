@@ -51,6 +51,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .express import express_cookie_object
+from .telemetry import StoreTelemetry, Telemetry, telemetry_for, traced
 
 if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
@@ -324,6 +325,9 @@ class DynamoDBStore:
     :param backend: which client the store creates, ``"aiobotocore"`` (the default) or ``"aiodynamo"``; or a
         ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
         ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
+    :param telemetry: OpenTelemetry spans and metrics for each call (:mod:`tornado_dynasession.telemetry`): True
+        (the default) sends them to the global providers when opentelemetry-api is installed, and is off otherwise;
+        a :class:`~tornado_dynasession.telemetry.Telemetry` names the providers; False turns them off.
     """
 
     def __init__(
@@ -350,6 +354,7 @@ class DynamoDBStore:
         user_index: str | None = None,
         layout: Layout | Literal["express-dynamodb", "connect-dynamodb"] | None = None,
         backend: Backend | Literal["aiobotocore", "aiodynamo"] | None = None,
+        telemetry: Telemetry | bool = True,
     ) -> None:
         if not table:
             raise ValueError("table must be a table name")
@@ -380,6 +385,8 @@ class DynamoDBStore:
         self.codec: Codec = codec if codec is not None else OrjsonCodec()
         # A codec that binds what it stores to the item (EncryptedCodec) is handed the stored hash key.
         self._bound_codec = self.codec if isinstance(self.codec, KeyBoundCodec) else None
+        self.telemetry: StoreTelemetry | None = telemetry_for(self, telemetry)
+        """Where the store's spans and metrics go, or None when telemetry is off."""
         self.max_age = check_max_age(max_age)
         self.consistent_read = consistent_read
         self.hash_ids = hash_ids
@@ -488,7 +495,7 @@ class DynamoDBStore:
         if self._backend is None:
             await self.open()
         assert self._backend is not None
-        return self._backend
+        return self._backend if self.telemetry is None else self.telemetry.metered(self._backend)
 
     # -- keys ------------------------------------------------------------------------------------------------
 
@@ -519,6 +526,7 @@ class DynamoDBStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
+    @traced("load")
     async def load(self, sid: str) -> SessionRecord | None:
         """One GetItem: the live session with its expiry, creation time and version, or None.
 
@@ -529,6 +537,7 @@ class DynamoDBStore:
         found = await self.lookup(sid)
         return found if isinstance(found, SessionRecord) else None
 
+    @traced("lookup")
     async def lookup(self, sid: str, *, refresh_to: int | None = None) -> SessionRecord | Absence:
         """The live session, or why there is none (an :class:`Absence`), in one call.
 
@@ -561,6 +570,7 @@ class DynamoDBStore:
                 await backend.update_expires(key, math.ceil(before), Condition(live_after=now))
         return found
 
+    @traced("refresh")
     async def refresh(
         self, sid: str, max_age: float | None = None, *, expires_at: int | None = None
     ) -> SessionRecord | None:
@@ -649,6 +659,7 @@ class DynamoDBStore:
         )
         return Absence.CORRUPT
 
+    @traced("get")
     async def get(self, sid: str) -> dict[str, Any] | None:
         """One GetItem: the live session's data, or None (missing, expired or corrupt)."""
         record = await self.load(sid)
@@ -718,6 +729,7 @@ class DynamoDBStore:
             raise SessionTooLargeError(size, MAX_ITEM_BYTES)
         return item
 
+    @traced("set")
     async def set(self, sid: str, data: Mapping[str, Any], max_age: float | None = None) -> None:
         """One unconditional PutItem of the whole session, expiring ``max_age`` seconds from now.
 
@@ -728,6 +740,7 @@ class DynamoDBStore:
         item = self._item(sid, data, expires_at_for(lifetime), None, None)
         await (await self._ready()).put(item, None)
 
+    @traced("save")
     async def save(
         self,
         sid: str,
@@ -795,6 +808,7 @@ class DynamoDBStore:
         stored = await backend.get(str(item[self.names.hash_key]), consistent_read=True)
         return stored == item
 
+    @traced("touch")
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
         """One conditional UpdateItem moving ``Expires`` to now + ``max_age`` seconds (or to ``expires_at``): the
         same call as :meth:`refresh`, answering only whether the session was live.
@@ -804,10 +818,12 @@ class DynamoDBStore:
         """
         return await self.refresh(sid, max_age, expires_at=expires_at) is not None
 
+    @traced("destroy")
     async def destroy(self, sid: str) -> None:
         """One DeleteItem; destroying a missing session is not an error."""
         await (await self._ready()).delete(self.key_for(sid))
 
+    @traced("supersede")
     async def supersede(self, sid: str, *, until: int) -> bool:
         """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``
         (epoch seconds; the old session's own expiry).
@@ -834,6 +850,7 @@ class DynamoDBStore:
 
     # -- a user's sessions -------------------------------------------------------------------------------------
 
+    @traced("list_sessions")
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (``session.user_id``), most recently used first.
 
@@ -860,7 +877,7 @@ class DynamoDBStore:
                 await asyncio.sleep(0.05 * 2**attempt)  # the server is throttling this batch: back off, ask again
             if pending:
                 raise StoreUnavailableError(
-                    f"DynamoDB kept {len(pending)} of {user_id!r}'s sessions unprocessed in BatchGetItem on table "
+                    f"DynamoDB kept {len(pending)} of the user's sessions unprocessed in BatchGetItem on table "
                     f"{self.table!r}: the table is throttled. Retry later."
                 )
         now = time.time()
@@ -881,6 +898,7 @@ class DynamoDBStore:
         sessions.sort(key=lambda info: info.expires_at, reverse=True)
         return sessions
 
+    @traced("revoke")
     async def revoke(self, key: str, *, user_id: str | None = None) -> bool:
         """End one session by its handle (:attr:`SessionInfo.key`), with one DeleteItem; True when a live session
         ended. With ``user_id``, only a session of that user is ended: pass the signed-in user's id when the key
@@ -894,6 +912,7 @@ class DynamoDBStore:
         old = await (await self._ready()).remove(key, user_key=user_key)
         return old is not None and self.names.session in old and self._live_expiry(old.get(self.names.expires))
 
+    @traced("revoke_user")
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
         """End every session of ``user_id`` except the session id ``keep`` (the current request's
         ``session.id``: "sign out everywhere else"); returns how many live sessions it ended.
