@@ -2,14 +2,15 @@
 
 The emulators the benchmark runs on (dynalite, DynamoDB Local) do not bill, so the units are computed by DynamoDB's
 published rules from the items the store's backend saw (:class:`benchmarks.e2e.CountingBackend` applies them call
-by call; item sizes come from :func:`benchmarks.seed.item_bytes`):
+by call). The rules live in the package, :mod:`tornado_dynasession.telemetry`, whose metrics count units by the same
+functions (``read_units``, ``write_units``, and ``item_bytes``, re-exported here as :func:`seam_item_bytes`):
 
 - a strongly consistent GetItem: 1 read unit per started 4 KB of the item returned, at least 1 (half that for an
   eventually consistent one);
 - a write (PutItem, UpdateItem, DeleteItem), also one whose condition failed: 1 write unit per started KB of the
   larger of the item before and after, at least 1; an UpdateItem's ``ReturnValues`` item costs nothing more.
 
-This module holds those rules, the prices, the express-store rows (computed, never measured) and the one-call
+This module holds the prices, the express-store rows (computed, never measured) and the one-call
 targets checked on a run's end-to-end figures.
 """
 
@@ -20,10 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .seed import item_bytes
+from tornado_dynasession.telemetry import READ_UNIT_BYTES, WRITE_UNIT_BYTES, read_units, write_units
+from tornado_dynasession.telemetry import item_bytes as seam_item_bytes
 
 __all__ = [
     "PRICES",
+    "READ_UNIT_BYTES",
+    "WRITE_UNIT_BYTES",
     "OnDemandPrices",
     "express_store_rows",
     "one_call_targets",
@@ -32,10 +36,6 @@ __all__ = [
     "usd_per_million_requests",
     "write_units",
 ]
-
-READ_UNIT_BYTES = 4096
-WRITE_UNIT_BYTES = 1024
-
 
 @dataclass(frozen=True)
 class OnDemandPrices:
@@ -75,17 +75,6 @@ PRICES = OnDemandPrices(
 )
 
 
-def read_units(size: int | None, *, consistent: bool = True) -> float:
-    """Read units of a GetItem returning an item of ``size`` bytes (None or 0: a missing item still costs 1)."""
-    units = max(1, math.ceil((size or 0) / READ_UNIT_BYTES))
-    return float(units) if consistent else units / 2
-
-
-def write_units(size: int | None) -> int:
-    """Write units of a write whose larger item (before or after) is ``size`` bytes; at least 1."""
-    return max(1, math.ceil((size or 0) / WRITE_UNIT_BYTES))
-
-
 def usd_per_million_requests(
     read_units_per_request: float, write_units_per_request: float, prices: OnDemandPrices = PRICES
 ) -> float:
@@ -94,30 +83,6 @@ def usd_per_million_requests(
         read_units_per_request * prices.usd_per_million_read_units
         + write_units_per_request * prices.usd_per_million_write_units
     )
-
-
-def _wire(value: object) -> dict[str, Any]:
-    # The backend seam's plain values (str, int, bytes) back in DynamoDB's wire form, for item_bytes.
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, bool):
-        return {"BOOL": value}  # item_bytes refuses it: the size is then unknown
-    if isinstance(value, int | float):
-        return {"N": repr(value)}
-    if isinstance(value, bytes | bytearray):
-        return {"B": bytes(value)}
-    return {"?": value}
-
-
-def seam_item_bytes(item: Mapping[str, object] | None) -> int | None:
-    """The size (:func:`benchmarks.seed.item_bytes`) of an item as it crosses the backend seam, or None when it
-    is absent or holds a value of another type than S, N or B (never the case for the store's own items)."""
-    if not item:
-        return None
-    try:
-        return item_bytes({name: _wire(value) for name, value in item.items()})
-    except ValueError:
-        return None
 
 
 # -- the express-store pattern, computed ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from tornado_dynasession.tables import open_admin_client
+from tornado_dynasession.telemetry import item_bytes as package_item_bytes
 
 from .variants import BenchSession
 
@@ -25,26 +26,22 @@ __all__ = ["Seeder", "item_bytes"]
 _BATCH = 25  # DynamoDB's limit per BatchWriteItem
 
 
-def _number_bytes(text: str) -> int:
-    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
-    return 1 + (len(digits) + 1) // 2
-
-
 def item_bytes(item: dict[str, Any]) -> int:
-    """The size of a wire-format item as DynamoDB bills it: every attribute name's UTF-8 bytes, plus a string's
-    UTF-8 bytes, a binary's raw bytes, or a number's 1 byte per two significant digits plus 1."""
-    size = 0
+    """The size of a wire-format item as DynamoDB bills it (:func:`tornado_dynasession.telemetry.item_bytes`, the
+    package's rule, on the item's plain values)."""
+    plain: dict[str, object] = {}
     for name, value in item.items():
-        size += len(name.encode())
         ((kind, inner),) = value.items()
         if kind == "S":
-            size += len(inner.encode())
+            plain[name] = inner
         elif kind == "B":
-            size += len(inner)
+            plain[name] = bytes(inner)
         elif kind == "N":
-            size += _number_bytes(inner)
+            plain[name] = int(inner) if inner.lstrip("-").isdigit() else float(inner)
         else:
             raise ValueError(f"item_bytes sizes S, N and B attributes only, not {kind}")
+    size = package_item_bytes(plain)
+    assert size is not None
     return size
 
 
