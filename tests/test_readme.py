@@ -92,6 +92,7 @@ def block(marker: str) -> Block:
 
 TORNADO = 'self.write(f"visits: '
 SIGN_OUT = "revoke_user("
+OBSERVABILITY = "ConsoleSpanExporter"
 SANIC = "Sanic("
 STORE = "store.lookup("
 PREPARE = "async def prepare("
@@ -160,7 +161,7 @@ def get(url: str) -> tuple[int, str, str | None]:
 
 
 def test_readme_has_the_expected_blocks() -> None:
-    for marker in (TORNADO, SANIC, STORE, PREPARE, PYTEST, SIGN_OUT):
+    for marker in (TORNADO, SANIC, STORE, PREPARE, PYTEST, SIGN_OUT, OBSERVABILITY):
         block(marker)
 
 
@@ -183,6 +184,25 @@ def test_store_snippet_runs(dynamodb_endpoint: str, sessions_table: str, tmp_pat
     assert result.returncode == 0, result.stderr
     assert "{'user': 'alice'}" in result.stdout
     assert "Absence.MISSING" in result.stdout
+
+
+def test_observability_example_prints_spans_without_the_session_id(
+    dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "otel_example.py"
+    script.write_text(block(OBSERVABILITY).code, encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, script.name],
+        cwd=tmp_path,
+        env=program_env(dynamodb_endpoint),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert '"name": "get sessions"' in result.stdout and '"db.system.name": "aws.dynamodb"' in result.stdout
+    assert "{'user': 'alice'}" in result.stdout
+    assert "an-example-session-id" not in result.stdout
 
 
 def test_tornado_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:
