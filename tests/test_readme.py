@@ -170,18 +170,24 @@ def test_every_block_compiles(readme_block: Block) -> None:
     compile(readme_block.code, f"README.md:{readme_block.line}", "exec")
 
 
-def test_store_snippet_runs(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:
-    script = tmp_path / "store_example.py"
-    script.write_text(block(STORE).code, encoding="utf-8")
+def run_program(marker: str, endpoint: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the README block containing ``marker`` as a program to completion; its output, after checking it exited 0."""
+    script = tmp_path / "example.py"
+    script.write_text(block(marker).code, encoding="utf-8")
     result = subprocess.run(
         [sys.executable, script.name],
         cwd=tmp_path,
-        env=program_env(dynamodb_endpoint),
+        env=program_env(endpoint),
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_store_snippet_runs(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:
+    result = run_program(STORE, dynamodb_endpoint, tmp_path)
     assert "{'user': 'alice'}" in result.stdout
     assert "Absence.MISSING" in result.stdout
 
@@ -189,17 +195,7 @@ def test_store_snippet_runs(dynamodb_endpoint: str, sessions_table: str, tmp_pat
 def test_observability_example_prints_spans_without_the_session_id(
     dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
 ) -> None:
-    script = tmp_path / "otel_example.py"
-    script.write_text(block(OBSERVABILITY).code, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, script.name],
-        cwd=tmp_path,
-        env=program_env(dynamodb_endpoint),
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
-    )
-    assert result.returncode == 0, result.stderr
+    result = run_program(OBSERVABILITY, dynamodb_endpoint, tmp_path)
     assert '"name": "get sessions"' in result.stdout and '"db.system.name": "aws.dynamodb"' in result.stdout
     assert "{'user': 'alice'}" in result.stdout
     assert "an-example-session-id" not in result.stdout
