@@ -129,6 +129,9 @@ class YourSessions(SessionMixin, tornado.web.RequestHandler):
 
     async def get(self) -> None:
         user = self.session.user_id
+        if not self.store.user_index:
+            self.write(page("your sessions", '<p id="sessions">This table has no user index.</p>'))
+            return
         if user is None or self.session.id is None:
             self.write(page("your sessions", '<p id="sessions">Not logged in.</p>'))
             return
@@ -202,10 +205,12 @@ def make_app(
     )
 
 
-async def serve(endpoint_url: str | None, *, table: str = "sessions", port: int = 8888) -> None:
-    """Serve the demo on 127.0.0.1:``port`` until cancelled."""
+async def serve(
+    endpoint_url: str | None, *, table: str = "sessions", port: int = 8888, user_index: str | None = "UserIndex"
+) -> None:
+    """Serve the demo on 127.0.0.1:``port`` until cancelled; ``user_index=None`` for a table without one."""
     secret = os.environ.get("COOKIE_SECRET") or secrets.token_hex(32)
-    async with DynamoDBStore(table, endpoint_url=endpoint_url, user_index="UserIndex") as store:
+    async with DynamoDBStore(table, endpoint_url=endpoint_url, user_index=user_index) as store:
         app = make_app(store, cookie_secret=secret)
         server = app.listen(port, address="127.0.0.1")
         print(f"serving http://127.0.0.1:{port}  (DynamoDB at {store.endpoint_url or 'AWS'}, table {table!r})")
