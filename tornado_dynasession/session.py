@@ -38,7 +38,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -343,6 +343,99 @@ class Session(dict[str, Any]):
     def __ior__(self, other: Any) -> Session:  # type: ignore[override,misc]
         self.update(other)
         return self
+
+    # -- the session policy's bookkeeping (the state above is read and changed only through these) -------------
+
+    def _has_work(self) -> bool:
+        """Whether the end of the request has anything to store, or a cookie to set, renew or clear."""
+        return bool(
+            self._modified
+            or self._max_age_changed
+            or self._cookie_due
+            or self._retired
+            or (self._stale_cookie and not self._cookie_sent)
+        )
+
+    def _needs_write(self) -> bool:
+        """Whether the item must be written: changed data, or a new lifetime (stored as ``MaxAge``)."""
+        return self._modified or self._max_age_changed
+
+    def _drop_if_superseded(self) -> bool:
+        """True when the cookie names an id a login replaced meanwhile: nothing of this request is stored."""
+        if self._superseded and self._modified:
+            logger.info("session change not stored: the request's cookie was superseded by a login meanwhile")
+            self._saved()
+        return self._superseded
+
+    def _ensure_id(self) -> str:
+        """The session id, given now to a new session that is about to be stored."""
+        if self._id is None:
+            self._id = new_session_id()
+        return self._id
+
+    def _stored(self, record: SessionRecord | None) -> None:
+        """The write is done: ``record`` is what the table holds, or None when the session ended meanwhile."""
+        self._saved()
+        self._max_age_changed = self._cookie_due = False
+        self._reloaded(record)
+
+    def _reloaded(self, record: SessionRecord | None) -> None:
+        """``record`` is what the table holds now; None when the session was destroyed (a logout), expired, or
+        superseded (a login) while this request ran: it is forgotten, never brought back, and its cookie left
+        alone (whoever ended the session set the one the browser keeps)."""
+        self._record = record
+        if record is None:
+            self._id = None
+
+    async def _retire_old_ids(self, end: Callable[[str, int | None], Awaitable[None]]) -> None:
+        """End the ids this session gave up (``end(id, superseded_until)``), each forgotten once it is ended: a
+        failure leaves the rest for the next attempt."""
+        while self._retired:
+            await end(*self._retired[0])
+            self._retired.pop(0)
+
+    def _headers_sent(self) -> None:
+        self._cookie_sent = True
+
+    def _cookie_can_change(self) -> bool:
+        return not self._cookie_sent
+
+    def _take_cookie_renewal(self) -> bool:
+        """Whether the cookie is due to be re-sent and still can be (once per request)."""
+        due, self._cookie_due = self._cookie_due, False
+        return due and not self._cookie_sent and self._record is not None and self._id is not None
+
+    def _take_stale_cookie(self) -> bool:
+        """Whether the browser's cookie names no session any more and must be cleared (once per request)."""
+        stale = self._record is None and self._stale_cookie and not self._cookie_sent
+        self._stale_cookie = self._stale_cookie and not stale
+        return stale
+
+    def _merged_onto(self, fresh: SessionRecord, *, locking: bool, fingerprint: str) -> dict[str, Any]:
+        """This request's changes applied onto ``fresh``, the version another request wrote meanwhile; the user
+        follows ``fresh`` unless this request set it. With ``locking``, a key both changed is a conflict."""
+        if not self._user_changed:  # another request may have signed the session in (or out) meanwhile
+            self._user_id, self._label = fresh.user_id, fresh.label
+        if self._whole:
+            if locking:
+                raise SessionConflictError(
+                    f"session {fingerprint} was changed by another request while this one replaced it whole "
+                    "(clear(), or mark_modified() without a key); nothing was written. Retry."
+                )
+            return dict(self)
+        merged = dict(fresh.data)
+        base = self._base or {}
+        for key in self._changed_keys:
+            if locking and fresh.data.get(key, _ABSENT) != base.get(key, _ABSENT):
+                raise SessionConflictError(
+                    f"session key {key!r} was changed by another request while this one changed it too; nothing "
+                    "was written. Retry the request."
+                )
+            if key in self:
+                merged[key] = self[key]
+            else:
+                merged.pop(key, None)
+        return merged
 
     def __repr__(self) -> str:
         state = "new" if self.is_new else "stored"
@@ -681,13 +774,7 @@ class SessionPolicy:
         False for the common read-only request (its one call was the load): an adapter may then end the response
         at once, without awaiting :meth:`save`.
         """
-        return bool(
-            session._modified
-            or session._max_age_changed
-            or session._cookie_due
-            or session._retired
-            or (session._stale_cookie and not session._cookie_sent)
-        )
+        return session._has_work()
 
     async def save(self, session: Session, *, https: bool) -> CookieInstruction | None:
         """Make the session's single write, and say what to do with the cookie (None: leave it alone).
@@ -703,43 +790,28 @@ class SessionPolicy:
         if session.modified and not session and session.user_id is None:
             # Nothing left to keep: an empty session is not stored (a stored one is destroyed, its cookie cleared).
             session.invalidate()
-        if session._superseded:
-            # The cookie names an id a login just replaced: this request must not log the user out.
-            if session.modified:
-                logger.info("session change not stored: the request's cookie was superseded by a login meanwhile")
-                session._saved()
-            return None
-        if session.modified or session._max_age_changed:
-            # A new lifetime is a change too: the item must store it (MaxAge) for later requests.
+        if session._drop_if_superseded():
+            return None  # the cookie names an id a login just replaced: this request must not log the user out
+        if session._needs_write():
             return await self._put(session, now, https)
         cookie: CookieInstruction | None = None
-        record = session.record
-        if record is not None and session.id is not None and session._cookie_due:
-            session._cookie_due = False
-            if not session._cookie_sent:
-                cookie = await self._renew_cookie(session, session.id, now, https)
-        elif record is None and session._stale_cookie and not session._cookie_sent:
+        if session._take_cookie_renewal():
+            cookie = await self._renew_cookie(session, now, https)
+        elif session._take_stale_cookie():
             cookie = self._cookie(None, 0, now, https)
-            session._stale_cookie = False
         await self._retire_old_ids(session)
         return cookie
 
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
-        if session.id is None:
-            session._id = new_session_id()
-        session_id = session.id
-        assert session_id is not None
+        session_id = session._ensure_id()
         saved = await self._write(session, session_id, now)
-        session._saved()
-        session._max_age_changed = False
-        session._cookie_due = False
+        # Whoever ended the session meanwhile set the cookie the browser keeps: leave it alone then.
+        session._stored(saved)
         # The old record goes only once the new one is written: a failure in between loses nothing.
         await self._retire_old_ids(session)
-        if saved is None:
-            self._gone(session)
+        if saved is None or not session._cookie_can_change():
             return None
-        session._record = saved
-        return None if session._cookie_sent else self._session_cookie(session_id, saved, now, https)
+        return self._session_cookie(session_id, saved, now, https)
 
     async def _write(self, session: Session, session_id: str, now: float) -> SessionRecord | None:
         """The conditional PutItem of the session; when another request wrote it meanwhile, this request's changed
@@ -767,9 +839,13 @@ class SessionPolicy:
             fresh = await self.store.lookup(session_id)
             if not isinstance(fresh, SessionRecord):
                 return None
-            data = self._merged(session, fresh)
-            if not session._user_changed:  # another request may have signed the session in (or out) meanwhile
-                session._user_id, session._label = fresh.user_id, fresh.label
+            try:
+                data = session._merged_onto(
+                    fresh, locking=self.store.locking, fingerprint=self.store.fingerprint(session_id)
+                )
+            except SessionConflictError:
+                telemetry.note_conflict(self.store)
+                raise
             previous = fresh
             telemetry.note_decision(self.store, "merged")
         else:
@@ -783,43 +859,14 @@ class SessionPolicy:
             dict.update(session, data)
         return saved
 
-    def _merged(self, session: Session, fresh: SessionRecord) -> dict[str, Any]:
-        """This request's changes applied onto ``fresh``, the version another request wrote meanwhile."""
-        locking = self.store.locking
-        if session._whole:
-            if locking:
-                telemetry.note_conflict(self.store)
-                raise SessionConflictError(
-                    f"session {self.store.fingerprint(session.id or '')} was changed by another request while this "
-                    "one replaced it whole (clear(), or mark_modified() without a key); nothing was written. Retry."
-                )
-            return dict(session)
-        merged = dict(fresh.data)
-        base = session._base or {}
-        for key in session._changed_keys:
-            if locking and fresh.data.get(key, _ABSENT) != base.get(key, _ABSENT):
-                telemetry.note_conflict(self.store)
-                raise SessionConflictError(
-                    f"session key {key!r} was changed by another request while this one changed it too; nothing "
-                    "was written. Retry the request."
-                )
-            if key in session:
-                merged[key] = session[key]
-            else:
-                merged.pop(key, None)
-        return merged
-
-    async def _renew_cookie(
-        self, session: Session, session_id: str, now: float, https: bool
-    ) -> CookieInstruction | None:
+    async def _renew_cookie(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
         # One GetItem: a login may have superseded the session since the load, and re-sending the old id's cookie
         # would then log the user out.
+        session_id = session.id
+        assert session_id is not None  # a renewal is due only for a stored session
         current = await self.store.lookup(session_id)
-        if not isinstance(current, SessionRecord):
-            self._gone(session)
-            return None
-        session._record = current
-        return self._session_cookie(session_id, current, now, https)
+        session._reloaded(current if isinstance(current, SessionRecord) else None)
+        return self._session_cookie(session_id, current, now, https) if isinstance(current, SessionRecord) else None
 
     def _session_cookie(self, session_id: str, record: SessionRecord, now: float, https: bool) -> CookieInstruction:
         claims = self._claims(session_id, record)
@@ -829,22 +876,16 @@ class SessionPolicy:
         browser_expiry = min(browser_expiry, math.ceil(now + MAX_LIFETIME_SECONDS))
         return self._cookie(self.sign(claims), browser_expiry, now, https)
 
-    def _gone(self, session: Session) -> None:
-        """The stored session was destroyed (a logout), expired, or superseded (a login) while this request ran:
-        never resurrect it, and leave the cookie alone: whoever ended the session set the one the browser keeps."""
-        session._id = None
-        session._record = None
-
     async def _retire_old_ids(self, session: Session) -> None:
-        while session._retired:
-            old_id, superseded_until = session._retired[0]
-            if superseded_until is None:
-                await self.store.destroy(old_id)
-            else:
-                until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
-                await self.store.supersede(old_id, until=until)
-            session._retired.pop(0)
+        await session._retire_old_ids(self._end_old_id)
+
+    async def _end_old_id(self, old_id: str, superseded_until: int | None) -> None:
+        if superseded_until is None:
+            await self.store.destroy(old_id)
+        else:
+            until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
+            await self.store.supersede(old_id, until=until)
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""
-        session._cookie_sent = True
+        session._headers_sent()
