@@ -80,6 +80,17 @@ async def sign_in(store: DynamoDBStore, sid: str, user: str, label: str | None =
     await store.save(sid, data or {"user": user}, expires_at=now + 600, created_at=now, user_id=user, label=label)
 
 
+async def expire(store: DynamoDBStore, sid: str) -> None:
+    """Move the session's Expires five seconds into the past, as if it had expired and TTL had not deleted it."""
+    async with open_raw_client(str(store.endpoint_url)) as client:
+        await client.update_item(
+            TableName=store.table,
+            Key={"SessionID": {"S": store.key_for(sid)}},
+            UpdateExpression="SET Expires = :past",
+            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 5)}},
+        )
+
+
 # -- listing --------------------------------------------------------------------------------------------------------
 
 
@@ -105,16 +116,10 @@ async def test_list_sessions_never_returns_session_data_or_ids(users: DynamoDBSt
     assert "alice-laptop" not in repr(info) and "secret-cart" not in repr(info)
 
 
-async def test_list_sessions_leaves_out_expired_sessions(users: DynamoDBStore, request: pytest.FixtureRequest) -> None:
+async def test_list_sessions_leaves_out_expired_sessions(users: DynamoDBStore) -> None:
     await sign_in(users, "alice-old", "alice")
     await sign_in(users, "alice-new", "alice")
-    async with open_raw_client(str(users.endpoint_url)) as client:
-        await client.update_item(
-            TableName=users.table,
-            Key={"SessionID": {"S": users.key_for("alice-old")}},
-            UpdateExpression="SET Expires = :past",
-            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 5)}},
-        )
+    await expire(users, "alice-old")
     assert [info.key for info in await users.list_sessions("alice")] == [users.key_for("alice-new")]
 
 
@@ -204,13 +209,7 @@ async def test_a_second_revoke_user_catches_a_session_created_after_the_first(us
 
 async def test_revoke_user_does_not_count_expired_sessions(users: DynamoDBStore) -> None:
     await sign_in(users, "alice-old", "alice")
-    async with open_raw_client(str(users.endpoint_url)) as client:
-        await client.update_item(
-            TableName=users.table,
-            Key={"SessionID": {"S": users.key_for("alice-old")}},
-            UpdateExpression="SET Expires = :past",
-            ExpressionAttributeValues={":past": {"N": str(int(time.time()) - 5)}},
-        )
+    await expire(users, "alice-old")
     assert await users.revoke_user("alice") == 0
 
 
