@@ -909,8 +909,7 @@ class DynamoDBStore:
         if not isinstance(key, str) or not key:
             raise ValueError("a session key must be a non-empty string (SessionInfo.key)")
         user_key = None if user_id is None else self.user_key_for(user_id)
-        old = await (await self._ready()).remove(key, user_key=user_key)
-        return old is not None and self.names.session in old and self._live_expiry(old.get(self.names.expires))
+        return await self._remove_live(await self._ready(), key, user_key, time.time())
 
     @traced("revoke_user")
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
@@ -929,15 +928,18 @@ class DynamoDBStore:
         kept = None if keep is None else self.key_for(keep)
         keys = [key for key in await self._user_keys(backend, index, user_key) if key != kept]
         limit = asyncio.Semaphore(_REVOKE_CONCURRENCY)
-        names = self.names
         now = time.time()
 
         async def end(key: str) -> bool:
             async with limit:
-                old = await backend.remove(key, user_key=user_key)
-            return old is not None and names.session in old and self._live_expiry(old.get(names.expires), now)
+                return await self._remove_live(backend, key, user_key, now)
 
         return sum(await asyncio.gather(*(end(key) for key in keys)))
+
+    async def _remove_live(self, backend: Backend, key: str, user_key: str | None, now: float) -> bool:
+        """One DeleteItem (of ``user_key``'s session only, when given); whether it ended a live session."""
+        old = await backend.remove(key, user_key=user_key)
+        return old is not None and self.names.session in old and self._live_expiry(old.get(self.names.expires), now)
 
     async def _user_keys(self, backend: Backend, index: str, user_key: str) -> list[str]:
         keys: list[str] = []
@@ -957,8 +959,7 @@ class DynamoDBStore:
                 return keys
 
     @staticmethod
-    def _live_expiry(expires: object, now: float | None = None) -> bool:
+    def _live_expiry(expires: object, now: float) -> bool:
         if isinstance(expires, bool) or not isinstance(expires, (int, float)):
             return False
-        now = time.time() if now is None else now
         return now < expires <= now + MAX_LIFETIME_SECONDS + 1
