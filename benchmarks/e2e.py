@@ -3,8 +3,8 @@ generator in ``benchmarks.loadgen`` when wrk is not on PATH.
 
 The app runs in this process, on 127.0.0.1 and a free port, on a store whose backend counts the DynamoDB calls it
 makes by kind, and the request units DynamoDB would bill for them (:class:`CountingBackend`); the backend is the
-default aiobotocore one or, for the ``-aiodynamo`` cases, the aiodynamo backend as
-``DynamoDBStore(backend="aiodynamo")`` creates it. The load generator is a child process, so it does not share the
+one ``DynamoDBStore(backend=...)`` opens for itself: aiobotocore by default, aiodynamo or aiohttp for the cases
+named ``-aiodynamo`` and ``-aiohttp``. The load generator is a child process, so it does not share the
 app's CPU time. The app's request count comes from Tornado's ``log_function`` setting, so calls and units per
 request are counted over exactly the requests the app served.
 """
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import aiohttp
 import tornado.web
@@ -34,14 +34,14 @@ from tornado.netutil import bind_sockets
 
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.backends import Backend, Condition, Item
-from tornado_dynasession.backends.aiobotocore import AiobotocoreBackend
-from tornado_dynasession.store import client_kwargs
+from tornado_dynasession.backends.factory import TransportName, open_transport
+from tornado_dynasession.backends.wire import WireBackend
 
 from .cost import read_units, seam_item_bytes, usd_per_million_requests, write_units
-from .variants import BenchContext, open_aiobotocore_client
+from .variants import BenchContext
 
 if TYPE_CHECKING:
-    from types_aiobotocore_dynamodb import DynamoDBClient
+    pass
 
 __all__ = [
     "CALL_KINDS",
@@ -71,7 +71,7 @@ class E2ECase:
 
     :param touch_after: the app's ``touch_after`` in seconds.
     :param cookie: send one of the logged-in sessions' cookies (else no cookie at all).
-    :param backend: the store's backend, ``"aiobotocore"`` (the default) or ``"aiodynamo"``.
+    :param backend: the store's backend, ``"aiobotocore"`` (the default), ``"aiodynamo"`` or ``"aiohttp"``.
     """
 
     name: str
@@ -109,6 +109,22 @@ CASES: tuple[E2ECase, ...] = (
         True,
         'session-modify on a store with backend="aiodynamo"',
         backend="aiodynamo",
+    ),
+    E2ECase(
+        "session-read-aiohttp",
+        "/session",
+        0.0,
+        True,
+        'session-read on a store with backend="aiohttp"',
+        backend="aiohttp",
+    ),
+    E2ECase(
+        "session-modify-aiohttp",
+        "/counter",
+        0.0,
+        True,
+        'session-modify on a store with backend="aiohttp"',
+        backend="aiohttp",
     ),
 )
 
@@ -152,8 +168,8 @@ class CountingBackend:
     between cases; the sizes last seen by key survive it.
     """
 
-    def __init__(self, inner: Backend, *, hash_key: str) -> None:
-        self.inner = inner
+    def __init__(self, inner: Backend | None, *, hash_key: str) -> None:
+        self.inner = cast(Backend, inner)
         self.hash_key = hash_key
         self.counts: Counter[str] = Counter()
         self.read_units = 0.0
@@ -436,14 +452,13 @@ async def run_e2e(
         groups.setdefault((case.touch_after, case.backend), []).append(case)
 
     async with AsyncExitStack() as stack:
-        client = await open_aiobotocore_client(ctx, stack)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tornado_dynasession-e2e-")))
         for (touch_after, backend), cases in groups.items():
             if backend == "aiodynamo" and importlib.util.find_spec("aiodynamo") is None:
                 for case in cases:
                     on_progress(f"end to end: {case.name} (skipped: aiodynamo is not installed)", 1)
                 continue
-            counting = CountingBackend(_backend(ctx, backend, client), hash_key=ctx.hash_key)
+            counting = CountingBackend(None, hash_key=ctx.hash_key)
             store = DynamoDBStore(
                 ctx.table,
                 hash_key=ctx.hash_key,
@@ -451,6 +466,7 @@ async def run_e2e(
                 region_name=ctx.region_name,
                 backend=counting,
             )
+            counting.inner = await _open_backend(store, backend)
             app = make_app(store, cookie_secret=secrets.token_hex(32), touch_after=touch_after, max_age=300.0)
             served = _RequestCounter()
             app.settings["log_function"] = served
@@ -507,23 +523,21 @@ async def run_e2e(
     return results, generator_description
 
 
-def _backend(ctx: BenchContext, name: str, client: DynamoDBClient) -> Backend:
-    """The store's backend for the cases on ``name``: the shared aiobotocore client (configured as the store's
-    own), or an aiodynamo backend created as ``DynamoDBStore(backend="aiodynamo")`` creates its own."""
-    template = ctx.template_store()
-    if name == "aiodynamo":
-        from tornado_dynasession.backends.aiodynamo import create_backend
-
-        return create_backend(
-            ctx.table,
-            template.names,
-            connect_timeout=template.connect_timeout,
-            read_timeout=template.read_timeout,
-            max_attempts=template.max_attempts,
-            max_pool_connections=template.max_pool_connections,
-            **client_kwargs(ctx.endpoint_url, ctx.region_name),
-        )
-    return AiobotocoreBackend(client, ctx.table, template.names, endpoint_url=ctx.endpoint_url)
+async def _open_backend(store: DynamoDBStore, name: str) -> Backend:
+    """The backend ``store`` would open for itself with ``backend=name``: its own client, through the telemetry
+    metering a store has when opentelemetry is installed."""
+    transport = await open_transport(
+        cast(TransportName, name),
+        endpoint_url=store.endpoint_url,
+        region_name=store.region_name,
+        connect_timeout=store.connect_timeout,
+        read_timeout=store.read_timeout,
+        max_attempts=store.max_attempts,
+        max_pool_connections=store.max_pool_connections,
+    )
+    if store.telemetry is not None:
+        transport = store.telemetry.metered(transport)
+    return WireBackend(transport, store.table, store.names)
 
 
 def _result(

@@ -14,7 +14,7 @@ from tornado_dynasession import Codec, CompressedCodec, DynamoDBStore, JsonCodec
 
 from .base import BenchContext, BenchSession, MissingSessionError, Variant, register
 
-__all__ = ["StoreAiodynamo", "StoreJson", "StoreOrjson", "StoreOrjsonCompressed", "StoreVariant"]
+__all__ = ["StoreAiodynamo", "StoreAiohttp", "StoreJson", "StoreOrjson", "StoreOrjsonCompressed", "StoreVariant"]
 
 
 class StoreVariant(Variant):
@@ -83,6 +83,19 @@ class StoreAiodynamo(StoreVariant):
     def make_store(self) -> DynamoDBStore:
         """The default store, with ``backend="aiodynamo"``."""
         return self.ctx.template_store(backend="aiodynamo")
+
+
+@register
+class StoreAiohttp(StoreVariant):
+    """The store with its default codec on the aiohttp backend, which signs its own requests."""
+
+    name = "store-aiohttp"
+    order = 11
+    summary = 'DynamoDBStore(backend="aiohttp") with OrjsonCodec: its own signed requests over one aiohttp session'
+
+    def make_store(self) -> DynamoDBStore:
+        """The default store, with ``backend="aiohttp"``."""
+        return self.ctx.template_store(backend="aiohttp")
 
 
 @register
