@@ -64,6 +64,7 @@ def test_the_signature_matches_botocore_byte_for_byte(
     )
     assert ours["Authorization"] == theirs["Authorization"]
     assert ours["X-Amz-Date"] == theirs["X-Amz-Date"]
+    assert ours["X-Amz-Target"] == theirs["X-Amz-Target"]
     assert ours.get("X-Amz-Security-Token") == theirs.get("X-Amz-Security-Token")
 
 

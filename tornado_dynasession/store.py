@@ -601,8 +601,8 @@ class DynamoDBStore:
     @traced("get")
     async def get(self, sid: str) -> dict[str, Any] | None:
         """One GetItem: the live session's data, or None (missing, expired or corrupt)."""
-        record = await self.load(sid)
-        return None if record is None else record.data
+        found = await self.lookup(sid)
+        return found.data if isinstance(found, SessionRecord) else None
 
     # -- writes ----------------------------------------------------------------------------------------------
 

@@ -77,6 +77,14 @@ except ImportError:
     AVAILABLE = False
 else:
     AVAILABLE = True
+    try:  # the API's stand-in until an SDK sets a meter provider (not public: without it, never skipped)
+        from opentelemetry.metrics._internal import (  # type: ignore[import-not-found, unused-ignore]
+            _ProxyMeterProvider as _proxy_meter_provider,
+        )
+
+        _PROXY_METER_PROVIDERS: tuple[type, ...] = (_proxy_meter_provider,)
+    except ImportError:
+        _PROXY_METER_PROVIDERS = ()
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider  # type: ignore[import-not-found, unused-ignore]
@@ -207,6 +215,7 @@ class Telemetry:
             )
         from . import __version__
 
+        self._global = tracer_provider is None and meter_provider is None
         self._tracer = trace.get_tracer("tornado_dynasession", __version__, tracer_provider)
         meter = metrics.get_meter("tornado_dynasession", __version__, meter_provider)
         self._duration = meter.create_histogram(
@@ -233,6 +242,15 @@ class Telemetry:
             "tornado_dynasession.write_units",
             unit="{write_unit}",
             description="DynamoDB write request units, computed from item sizes.",
+        )
+
+    def active(self) -> bool:
+        """Whether a span or data point of this telemetry can go anywhere: False only while it uses the global
+        providers and no SDK has set them (the API's proxies then drop everything), so a call skips the work."""
+        if not self._global:
+            return True
+        return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) or not isinstance(
+            metrics.get_meter_provider(), _PROXY_METER_PROVIDERS
         )
 
 
@@ -479,7 +497,7 @@ def traced(operation: str) -> Callable[[F], F]:
         @functools.wraps(method)
         async def wrapper(store: DynamoDBStore, *args: Any, **kwargs: Any) -> Any:
             telemetry = store.telemetry
-            if telemetry is None:
+            if telemetry is None or not telemetry.telemetry.active():
                 return await method(store, *args, **kwargs)
             current = _call.get()
             if current is None:

@@ -90,7 +90,8 @@ class _Credentials:
 class AiohttpTransport:
     """Signs and sends DynamoDB requests over one keep-alive aiohttp session, retrying as botocore's standard mode.
 
-    Built by :func:`open_transport`; :meth:`close` closes the session.
+    Built by :func:`open_transport`; :meth:`close` closes the session. ``session`` must send
+    ``Content-Type: application/x-amz-json-1.0`` on every request (the signature covers it).
     """
 
     binary_as_bytes = False
@@ -105,7 +106,6 @@ class AiohttpTransport:
         session: aiohttp.ClientSession,
         operation_models: Mapping[str, OperationModel],
         max_attempts: int,
-        user_agent: str,
     ) -> None:
         parts = urlsplit(url)
         self.endpoint = endpoint
@@ -119,7 +119,6 @@ class AiohttpTransport:
         self._signer = Signer(canonical_host(parts.scheme, parts.hostname or "", parts.port), region)
         self._models = operation_models
         self._targets: dict[str, str] = {}
-        self._user_agent = user_agent
         self._skew = 0.0  # seconds to add to the local clock, learned from a server that refused a skewed request
         self._second = -1
         self._stamp = ""
@@ -137,12 +136,9 @@ class AiohttpTransport:
 
     def _headers(self, target: str, body: bytes) -> dict[str, str]:
         access_key, secret_key, token = self._credentials.current
-        headers = self._signer.headers(
+        return self._signer.headers(
             target, body, self._timestamp(), access_key=access_key, secret_key=secret_key, token=token
         )
-        headers["User-Agent"] = self._user_agent
-        headers["Accept-Encoding"] = "identity"
-        return headers
 
     async def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Sign and send one request; retry what botocore's standard mode retries, then raise."""
@@ -277,7 +273,12 @@ async def open_transport(
         connector=aiohttp.TCPConnector(limit=max_pool_connections, keepalive_timeout=_KEEPALIVE_SECONDS),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
         trust_env=trust_env,
-        skip_auto_headers=("User-Agent",),
+        # What every request sends the same: set once here. aiohttp adds Host from the URL, as the signer expects.
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "User-Agent": _user_agent(),
+            "Accept-Encoding": "identity",  # the CRC32 covers the bytes as sent
+        },
     )
     return AiohttpTransport(
         url=url,
@@ -287,5 +288,4 @@ async def open_transport(
         session=http,
         operation_models=models,
         max_attempts=max_attempts,
-        user_agent=_user_agent(),
     )

@@ -76,8 +76,9 @@ class Signer:
         token: str | None,
         content_type: str = "application/x-amz-json-1.0",
     ) -> dict[str, str]:
-        """The headers of a signed POST to ``/``: ``Content-Type``, ``Host``, ``X-Amz-Date``, ``X-Amz-Target``,
-        ``X-Amz-Security-Token`` with a session token, and ``Authorization``.
+        """The headers that change from one signed POST to ``/`` to the next: ``X-Amz-Date``, ``X-Amz-Target``,
+        ``X-Amz-Security-Token`` with a session token, and ``Authorization``. The signature also covers
+        ``Content-Type: content_type`` and ``Host`` (the signer's host), which the caller must send as they are.
 
         :param target: the ``X-Amz-Target`` value, e.g. ``DynamoDB_20120810.GetItem``.
         :param body: the exact bytes that will be sent.
@@ -101,8 +102,6 @@ class Signer:
         string_to_sign = f"{_ALGORITHM}\n{timestamp}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
         signature = hmac.new(key.signing_key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         headers = {
-            "Content-Type": content_type,
-            "Host": self._host,
             "X-Amz-Date": timestamp,
             "X-Amz-Target": target,
             "Authorization": f"{_ALGORITHM} Credential={access_key}/{scope}, SignedHeaders={signed}, "
