@@ -7,7 +7,7 @@
   :class:`SaveOutcome` carrying the status to answer (503, 409 or 500), logged with its cause and never the session id.
 - :func:`merged_vary` and :func:`set_cookie_header`: the headers a session response carries, for adapters whose
   framework has no cookie API of its own.
-- :func:`excluded`: the path-prefix opt-out.
+- :func:`path_prefixes` and :func:`excluded`: the path-prefix opt-out.
 
 Adapters only translate these to their framework's hooks; the session rules themselves live in the policy.
 """
@@ -33,6 +33,7 @@ __all__ = [
     "excluded",
     "load_session",
     "merged_vary",
+    "path_prefixes",
     "save_session",
     "set_cookie_header",
     "status_text",
@@ -159,6 +160,11 @@ def set_cookie_header(cookie: CookieInstruction) -> str:
     return "; ".join(parts)
 
 
-def excluded(path: str, prefixes: Iterable[str]) -> bool:
+def path_prefixes(exclude_paths: str | Iterable[str]) -> tuple[str, ...]:
+    """An adapter's ``exclude_paths`` option as a tuple of prefixes (one string is one prefix)."""
+    return (exclude_paths,) if isinstance(exclude_paths, str) else tuple(exclude_paths)
+
+
+def excluded(path: str, prefixes: tuple[str, ...]) -> bool:
     """Whether a request for ``path`` opted out of sessions: it starts with one of ``prefixes``."""
-    return any(path.startswith(prefix) for prefix in prefixes)
+    return path.startswith(prefixes)
