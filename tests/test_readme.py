@@ -1,9 +1,9 @@
 """Every ```python block of README.md runs as written.
 
 The blocks are taken from the README in order by a small parser. Each one compiles; the store snippet, the Tornado,
-Sanic, FastAPI and aiohttp examples and the pytest example run as programs (subprocesses) against the test session's DynamoDB
-server, through ``$DYNAMODB_ENDPOINT`` as a user would, on a table named ``sessions`` as the README says. A block
-preceded by ``<!-- fragment -->`` is only compiled.
+Sanic, FastAPI and aiohttp examples and the pytest example run as programs (subprocesses) against the test
+session's DynamoDB server, through ``$DYNAMODB_ENDPOINT`` as a user would, on a table named ``sessions`` as the
+README says. A block preceded by ``<!-- fragment -->`` is only compiled.
 """
 
 from __future__ import annotations
