@@ -1,12 +1,13 @@
-"""End to end: the example Tornado app (``examples/tornado_app.py``) under load from wrk, or from the asyncio load
-generator in ``benchmarks.loadgen`` when wrk is not on PATH.
+"""End to end: the example Tornado app (``examples/tornado_app.py``), and for the ``fastapi-`` cases the FastAPI app
+of ``benchmarks.e2e_fastapi``, under load from wrk, or from the asyncio load generator in ``benchmarks.loadgen`` when
+wrk is not on PATH.
 
 The app runs in this process, on 127.0.0.1 and a free port, on a store whose backend counts the DynamoDB calls it
 makes by kind, and the request units DynamoDB would bill for them (:class:`CountingBackend`); the backend is the
 default aiobotocore one or, for the ``-aiodynamo`` cases, the aiodynamo backend as
 ``DynamoDBStore(backend="aiodynamo")`` creates it. The load generator is a child process, so it does not share the
-app's CPU time. The app's request count comes from Tornado's ``log_function`` setting, so calls and units per
-request are counted over exactly the requests the app served.
+app's CPU time. The app's request count comes from Tornado's ``log_function`` setting (an ASGI wrapper for FastAPI),
+so calls and units per request are counted over exactly the requests the app served.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ from .variants import BenchContext, open_aiobotocore_client
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+
+    from .e2e_fastapi import RequestCounter
 
 __all__ = [
     "CALL_KINDS",
@@ -72,6 +75,7 @@ class E2ECase:
     :param touch_after: the app's ``touch_after`` in seconds.
     :param cookie: send one of the logged-in sessions' cookies (else no cookie at all).
     :param backend: the store's backend, ``"aiobotocore"`` (the default) or ``"aiodynamo"``.
+    :param framework: the app's framework, ``"tornado"`` (the default: the example app) or ``"fastapi"``.
     """
 
     name: str
@@ -80,6 +84,7 @@ class E2ECase:
     cookie: bool
     description: str
     backend: str = "aiobotocore"
+    framework: str = "tornado"
 
 
 CASES: tuple[E2ECase, ...] = (
@@ -109,6 +114,22 @@ CASES: tuple[E2ECase, ...] = (
         True,
         'session-modify on a store with backend="aiodynamo"',
         backend="aiodynamo",
+    ),
+    E2ECase(
+        "fastapi-no-session",
+        "/health",
+        0.0,
+        False,
+        "FastAPI: GET /health, a route without sessions (the FastAPI floor)",
+        framework="fastapi",
+    ),
+    E2ECase(
+        "fastapi-session-read",
+        "/session",
+        0.0,
+        True,
+        "FastAPI: GET /session with a live session, touch_after=0",
+        framework="fastapi",
     ),
 )
 
@@ -431,17 +452,20 @@ async def run_e2e(
     generator = choose_generator(settings.generator)
     generator_description = await generator.describe()
     results: list[dict[str, Any]] = []
-    groups: dict[tuple[float, str], list[E2ECase]] = {}
+    groups: dict[tuple[float, str, str], list[E2ECase]] = {}
     for case in settings.cases:
-        groups.setdefault((case.touch_after, case.backend), []).append(case)
+        groups.setdefault((case.touch_after, case.backend, case.framework), []).append(case)
 
     async with AsyncExitStack() as stack:
         client = await open_aiobotocore_client(ctx, stack)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tornado_dynasession-e2e-")))
-        for (touch_after, backend), cases in groups.items():
-            if backend == "aiodynamo" and importlib.util.find_spec("aiodynamo") is None:
+        for (touch_after, backend, framework), cases in groups.items():
+            missing = next(
+                (m for m in _NEEDS[backend] + _NEEDS[framework] if importlib.util.find_spec(m) is None), None
+            )
+            if missing is not None:
                 for case in cases:
-                    on_progress(f"end to end: {case.name} (skipped: aiodynamo is not installed)", 1)
+                    on_progress(f"end to end: {case.name} (skipped: {missing} is not installed)", 1)
                 continue
             counting = CountingBackend(_backend(ctx, backend, client), hash_key=ctx.hash_key)
             store = DynamoDBStore(
@@ -451,17 +475,20 @@ async def run_e2e(
                 region_name=ctx.region_name,
                 backend=counting,
             )
-            app = make_app(store, cookie_secret=secrets.token_hex(32), touch_after=touch_after, max_age=300.0)
-            served = _RequestCounter()
-            app.settings["log_function"] = served
-            sockets = bind_sockets(0, "127.0.0.1")
-            port = sockets[0].getsockname()[1]
-            server = HTTPServer(app)
-            server.add_sockets(sockets)
-            base_url = f"http://127.0.0.1:{port}"
+            secret = secrets.token_hex(32)
+            served: _RequestCounter | RequestCounter
+            if framework == "fastapi":
+                from . import e2e_fastapi
+
+                app = e2e_fastapi.make_app(store, cookie_secret=secret, touch_after=touch_after, max_age=300.0)
+                base_url, served, stop_server = await e2e_fastapi.serve(app)
+            else:
+                base_url, served, stop_server = _serve_tornado(
+                    make_app(store, cookie_secret=secret, touch_after=touch_after, max_age=300.0)
+                )
             try:
                 cookies = await _log_in(base_url, LOGGED_IN_SESSIONS)
-                cookie_file = tmp / f"cookies-{port}.txt"
+                cookie_file = tmp / f"cookies-{base_url.rsplit(':', 1)[1]}.txt"
                 cookie_file.write_text("\n".join(cookies) + "\n")
                 counting.reset()
                 status, _ = await _probe(base_url, "/session", cookies[0])
@@ -499,12 +526,35 @@ async def run_e2e(
                     results.append(row)
                     on_progress(f"end to end: {case.name}", 1)
             finally:
-                server.stop()
-                await server.close_all_connections()
+                await stop_server()
                 await store.close()
     order = {case.name: index for index, case in enumerate(settings.cases)}
     results.sort(key=lambda row: order[row["case"]])
     return results, generator_description
+
+
+_NEEDS: dict[str, list[str]] = {
+    "aiobotocore": [],
+    "aiodynamo": ["aiodynamo"],
+    "tornado": [],
+    "fastapi": ["fastapi", "uvicorn"],
+}
+"""What a case's backend or framework needs installed, beyond the defaults; a case without it is skipped."""
+
+
+def _serve_tornado(app: tornado.web.Application) -> tuple[str, _RequestCounter, Callable[[], Awaitable[None]]]:
+    """Serve the Tornado app on a free 127.0.0.1 port: its base URL, its request counter and a stop function."""
+    served = _RequestCounter()
+    app.settings["log_function"] = served
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+
+    async def stop() -> None:
+        server.stop()
+        await server.close_all_connections()
+
+    return f"http://127.0.0.1:{sockets[0].getsockname()[1]}", served, stop
 
 
 def _backend(ctx: BenchContext, name: str, client: DynamoDBClient) -> Backend:
@@ -529,7 +579,7 @@ def _backend(ctx: BenchContext, name: str, client: DynamoDBClient) -> Backend:
 def _result(
     case: E2ECase,
     figures: dict[str, float],
-    served: _RequestCounter,
+    served: _RequestCounter | RequestCounter,
     counting: CountingBackend,
     cpu: float,
     generator: str,
@@ -546,6 +596,7 @@ def _result(
         "touch_after_s": case.touch_after,
         "cookie": case.cookie,
         "backend": case.backend,
+        "framework": case.framework,
         "requests_per_s": figures["requests"] / duration if duration > 0 else 0.0,
         "p50_ms": figures["p50_us"] / 1e3,
         "p99_ms": figures["p99_us"] / 1e3,
