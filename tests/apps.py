@@ -454,7 +454,7 @@ async def start_fastapi(store: DynamoDBStore | None, **options: Any) -> tuple[st
     from fastapi import FastAPI, HTTPException, Response
     from fastapi.responses import PlainTextResponse, StreamingResponse
 
-    from tornado_dynasession.asgi import SessionMiddleware
+    from tornado_dynasession.asgi import SessionMiddleware, get_session
 
     store = _no_store(store)
     options.pop("raw_settings", None)
@@ -481,7 +481,7 @@ async def start_fastapi(store: DynamoDBStore | None, **options: Any) -> tuple[st
     async def route(name: str, request: Request) -> Response:
         if name not in ACTIONS:
             raise HTTPException(404)
-        body, content_type, headers = await act(name, request.session, request.query_params, store)
+        body, content_type, headers = await act(name, get_session(request), request.query_params, store)
         return Response(body, media_type=content_type, headers=headers)
 
     return await serve_asgi_app(app, proxy_headers=True)

@@ -50,7 +50,7 @@ async def test_an_excluded_path_costs_no_store_call_even_with_a_session_cookie(
 async def start_raising_app(framework: str, store: DynamoDBStore) -> tuple[str, Stop]:
     """An app whose ``/go`` sets ``via`` in the session and then raises: a redirect on aiohttp (``HTTPFound``), a 404
     on FastAPI (``HTTPException``, answered by the exception handling inside the middleware); ``/read`` answers the
-    session's data."""
+    session's data, and so does ``/unsessioned``, which its ``exclude_paths`` opt out of sessions."""
     if framework == "aiohttp":
         from aiohttp import web
 
@@ -76,17 +76,18 @@ async def start_raising_app(framework: str, store: DynamoDBStore) -> tuple[str, 
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
-    from tornado_dynasession.asgi import SessionMiddleware
+    from tornado_dynasession.asgi import SessionMiddleware, get_session
 
     async def raise_404(request: Request) -> Response:
         request.session["via"] = "raised"
         raise HTTPException(404)
 
     async def answer(request: Request) -> Response:
-        return JSONResponse(dict(request.session))
+        return JSONResponse(dict(get_session(request)))
 
-    starlette_app: Starlette = FastAPI(routes=[Route("/go", raise_404), Route("/read", answer)])
-    starlette_app.add_middleware(SessionMiddleware, store=store, secret=SECRET)
+    routes = [Route("/go", raise_404), Route("/read", answer), Route("/unsessioned", answer)]
+    starlette_app: Starlette = FastAPI(routes=routes)
+    starlette_app.add_middleware(SessionMiddleware, store=store, secret=SECRET, exclude_paths=("/unsessioned",))
     return await serve_asgi_app(starlette_app)
 
 
@@ -111,15 +112,9 @@ async def test_a_response_raised_as_an_exception_carries_the_saved_session(
 
 
 async def test_get_session_on_an_excluded_path_fails_naming_the_fix(
-    counted_store: DynamoDBStore, caplog: pytest.LogCaptureFixture
+    raising_app: Browser, caplog: pytest.LogCaptureFixture
 ) -> None:
-    base_url, stop = await start_raising_app("aiohttp", counted_store)
-    browser = Browser(base_url)
-    try:
-        with caplog.at_level(logging.ERROR):
-            reply = await browser.get("/unsessioned")
-    finally:
-        await browser.close()
-        await stop()
+    with caplog.at_level(logging.ERROR):
+        reply = await raising_app.get("/unsessioned")
     assert reply.status == 500
     assert "leave the path out of its exclude_paths" in caplog.text

@@ -21,7 +21,7 @@ from .store import DynamoDBStore
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["SessionMiddleware"]
+__all__ = ["SessionMiddleware", "get_session"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -78,6 +78,19 @@ class SessionMiddleware:
             return
         scope["session"] = session
         await self.app(scope, receive, _SavingSend(self, session, scope.get("scheme") == "https", send))
+
+
+def get_session(request: Any) -> Session:
+    """The :class:`~tornado_dynasession.Session` of a Starlette ``Request`` (or any object with the ASGI ``scope``),
+    typed as such: ``request.session`` is the same object, typed by Starlette as a plain dict."""
+    session = request.scope.get("session")
+    if not isinstance(session, Session):
+        raise RuntimeError(
+            f"no session on this request ({request.scope.get('path')}): add the middleware with "
+            "app.add_middleware(tornado_dynasession.asgi.SessionMiddleware, store=..., secret=...), and leave the "
+            "path out of its exclude_paths"
+        )
+    return session
 
 
 class _SavingSend:
