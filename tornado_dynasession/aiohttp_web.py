@@ -94,7 +94,7 @@ def setup(
         except BaseException:
             saver.done = True  # aiohttp answers 500 outside the middleware chain: no session to save onto it
             raise
-        if not response.prepared:
+        if not saver.done:  # a StreamResponse the handler prepared was saved then (aiohttp 3.9 un-prepares it at EOF)
             await saver.save(response.headers)
         return response
 
