@@ -125,7 +125,7 @@ class SessionMixin(_HandlerBase):
         try:
             self._session = await load_session(policy, self.get_cookie(policy.cookie.name))
         except SessionStoreError as exc:
-            raise HTTPError(status_for_error(exc), "session load failed: %s", exc) from exc
+            raise HTTPError(status_for_error(exc)) from exc  # no log message: load_session logged the cause
         parent = super().prepare()
         if parent is not None:
             await parent
@@ -150,7 +150,7 @@ class SessionMixin(_HandlerBase):
         if failure is not None:
             self._session_saved = True
             self._session_flush_failure = failure
-            raise HTTPError(status_for_error(failure), "session save failed: %s", failure)
+            raise HTTPError(status_for_error(failure)) from failure  # save_session logged the cause
         self.session_policy.headers_sent(self.session)
         await parent_flush(include_footers)
 
