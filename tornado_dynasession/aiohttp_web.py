@@ -89,7 +89,8 @@ def setup(
         except _SaveFailed as failure:
             raise _http_error(failure.status) from failure.__cause__
         except web.HTTPException as exc:
-            await saver.save(exc.headers)
+            if not saver.done:
+                await saver.save(exc.headers)
             raise
         except BaseException:
             saver.done = True  # aiohttp answers 500 outside the middleware chain: no session to save onto it
