@@ -9,9 +9,12 @@ LOWEST_VENV := .venv-lowest
 # The store, codec and adapter tests: what the runtime dependencies' lower bounds can break.
 LOWEST_TESTS := tests/test_store.py tests/test_refresh.py tests/test_backends.py tests/test_codec.py \
   tests/test_codec_conformance.py tests/test_codecs_extra.py tests/test_sessions.py tests/test_mixin.py \
-  tests/test_sanic.py tests/test_shared.py tests/test_users.py tests/test_express.py tests/test_telemetry.py
+  tests/test_sanic.py tests/test_shared.py tests/test_users.py tests/test_express.py tests/test_telemetry.py \
+  tests/test_adapters.py tests/test_asgi_aiohttp.py
 # What those tests import besides the package (no other dev tool: the dev extra needs newer dependencies).
-LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'moto[server]>=5' 'opentelemetry-sdk>=1.30'
+# FastAPI and uvicorn serve the ASGI adapter's test app, on the starlette floor the constraints pin.
+LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'moto[server]>=5' 'opentelemetry-sdk>=1.30' \
+  'fastapi>=0.115' 'uvicorn>=0.30'
 
 # pyenv's newest installed Python $(1).x, or nothing.
 pyenv_python = $(shell ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(1).*/bin/python 2>/dev/null \
@@ -66,7 +69,7 @@ test-lowest: $(STAMP)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(LOWEST_VENV)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt setuptools wheel
 	$(LOWEST_VENV)/bin/python -m pip install --quiet -c .ci/lowest-constraints.txt --no-build-isolation \
-	  -e '.[sanic,aiodynamo,crypto,zstd,otel]' $(LOWEST_TEST_TOOLS)
+	  -e '.[sanic,asgi,aiohttp-web,aiodynamo,crypto,zstd,otel]' $(LOWEST_TEST_TOOLS)
 	$(LOWEST_VENV)/bin/python .ci/check_lowest.py
 	$(LOWEST_VENV)/bin/python -m pytest -q $(LOWEST_TESTS)
 

@@ -1,12 +1,13 @@
-"""End to end: the example Tornado app (``examples/tornado_app.py``) under load from wrk, or from the asyncio load
-generator in ``benchmarks.loadgen`` when wrk is not on PATH.
+"""End to end: the example Tornado app (``examples/tornado_app.py``), and for the ``fastapi-`` cases the FastAPI app
+of ``benchmarks.e2e_fastapi``, under load from wrk, or from the asyncio load generator in ``benchmarks.loadgen`` when
+wrk is not on PATH.
 
 The app runs in this process, on 127.0.0.1 and a free port, on a store whose backend counts the DynamoDB calls it
 makes by kind, and the request units DynamoDB would bill for them (:class:`CountingBackend`); the backend is the
 one ``DynamoDBStore(backend=...)`` opens for itself: aiobotocore by default, aiodynamo or aiohttp for the cases
-named ``-aiodynamo`` and ``-aiohttp``. The load generator is a child process, so it does not share the
-app's CPU time. The app's request count comes from Tornado's ``log_function`` setting, so calls and units per
-request are counted over exactly the requests the app served.
+named ``-aiodynamo`` and ``-aiohttp``. The load generator is a child process, so it does not share the app's CPU
+time. The app's request count comes from Tornado's ``log_function`` setting (an ASGI wrapper for FastAPI), so calls
+and units per request are counted over exactly the requests the app served.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ from .cost import read_units, seam_item_bytes, usd_per_million_requests, write_u
 from .variants import BenchContext
 
 if TYPE_CHECKING:
-    pass
+    from .e2e_fastapi import RequestCounter
 
 __all__ = [
     "CALL_KINDS",
@@ -72,6 +73,7 @@ class E2ECase:
     :param touch_after: the app's ``touch_after`` in seconds.
     :param cookie: send one of the logged-in sessions' cookies (else no cookie at all).
     :param backend: the store's backend, ``"aiobotocore"`` (the default), ``"aiodynamo"`` or ``"aiohttp"``.
+    :param framework: the app's framework, ``"tornado"`` (the default: the example app) or ``"fastapi"``.
     """
 
     name: str
@@ -80,6 +82,7 @@ class E2ECase:
     cookie: bool
     description: str
     backend: str = "aiobotocore"
+    framework: str = "tornado"
 
 
 CASES: tuple[E2ECase, ...] = (
@@ -125,6 +128,22 @@ CASES: tuple[E2ECase, ...] = (
         True,
         'session-modify on a store with backend="aiohttp"',
         backend="aiohttp",
+    ),
+    E2ECase(
+        "fastapi-no-session",
+        "/health",
+        0.0,
+        False,
+        "FastAPI: GET /health, a route without sessions (the FastAPI floor)",
+        framework="fastapi",
+    ),
+    E2ECase(
+        "fastapi-session-read",
+        "/session",
+        0.0,
+        True,
+        "FastAPI: GET /session with a live session, touch_after=0",
+        framework="fastapi",
     ),
 )
 
@@ -447,16 +466,19 @@ async def run_e2e(
     generator = choose_generator(settings.generator)
     generator_description = await generator.describe()
     results: list[dict[str, Any]] = []
-    groups: dict[tuple[float, str], list[E2ECase]] = {}
+    groups: dict[tuple[float, str, str], list[E2ECase]] = {}
     for case in settings.cases:
-        groups.setdefault((case.touch_after, case.backend), []).append(case)
+        groups.setdefault((case.touch_after, case.backend, case.framework), []).append(case)
 
     async with AsyncExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tornado_dynasession-e2e-")))
-        for (touch_after, backend), cases in groups.items():
-            if backend == "aiodynamo" and importlib.util.find_spec("aiodynamo") is None:
+        for (touch_after, backend, framework), cases in groups.items():
+            missing = next(
+                (m for m in _NEEDS[backend] + _NEEDS[framework] if importlib.util.find_spec(m) is None), None
+            )
+            if missing is not None:
                 for case in cases:
-                    on_progress(f"end to end: {case.name} (skipped: aiodynamo is not installed)", 1)
+                    on_progress(f"end to end: {case.name} (skipped: {missing} is not installed)", 1)
                 continue
             counting = CountingBackend(None, hash_key=ctx.hash_key)
             store = DynamoDBStore(
@@ -467,17 +489,20 @@ async def run_e2e(
                 backend=counting,
             )
             counting.inner = await _open_backend(store, backend)
-            app = make_app(store, cookie_secret=secrets.token_hex(32), touch_after=touch_after, max_age=300.0)
-            served = _RequestCounter()
-            app.settings["log_function"] = served
-            sockets = bind_sockets(0, "127.0.0.1")
-            port = sockets[0].getsockname()[1]
-            server = HTTPServer(app)
-            server.add_sockets(sockets)
-            base_url = f"http://127.0.0.1:{port}"
+            secret = secrets.token_hex(32)
+            served: _RequestCounter | RequestCounter
+            if framework == "fastapi":
+                from . import e2e_fastapi
+
+                app = e2e_fastapi.make_app(store, cookie_secret=secret, touch_after=touch_after, max_age=300.0)
+                base_url, served, stop_server = await e2e_fastapi.serve(app)
+            else:
+                base_url, served, stop_server = _serve_tornado(
+                    make_app(store, cookie_secret=secret, touch_after=touch_after, max_age=300.0)
+                )
             try:
                 cookies = await _log_in(base_url, LOGGED_IN_SESSIONS)
-                cookie_file = tmp / f"cookies-{port}.txt"
+                cookie_file = tmp / f"cookies-{base_url.rsplit(':', 1)[1]}.txt"
                 cookie_file.write_text("\n".join(cookies) + "\n")
                 counting.reset()
                 status, _ = await _probe(base_url, "/session", cookies[0])
@@ -515,8 +540,7 @@ async def run_e2e(
                     results.append(row)
                     on_progress(f"end to end: {case.name}", 1)
             finally:
-                server.stop()
-                await server.close_all_connections()
+                await stop_server()
                 await store.close()
     order = {case.name: index for index, case in enumerate(settings.cases)}
     results.sort(key=lambda row: order[row["case"]])
@@ -540,10 +564,35 @@ async def _open_backend(store: DynamoDBStore, name: str) -> Backend:
     return WireBackend(transport, store.table, store.names)
 
 
+_NEEDS: dict[str, list[str]] = {
+    "aiobotocore": [],
+    "aiodynamo": ["aiodynamo"],
+    "aiohttp": [],
+    "tornado": [],
+    "fastapi": ["fastapi", "uvicorn"],
+}
+"""What a case's backend or framework needs installed, beyond the defaults; a case without it is skipped."""
+
+
+def _serve_tornado(app: tornado.web.Application) -> tuple[str, _RequestCounter, Callable[[], Awaitable[None]]]:
+    """Serve the Tornado app on a free 127.0.0.1 port: its base URL, its request counter and a stop function."""
+    served = _RequestCounter()
+    app.settings["log_function"] = served
+    sockets = bind_sockets(0, "127.0.0.1")
+    server = HTTPServer(app)
+    server.add_sockets(sockets)
+
+    async def stop() -> None:
+        server.stop()
+        await server.close_all_connections()
+
+    return f"http://127.0.0.1:{sockets[0].getsockname()[1]}", served, stop
+
+
 def _result(
     case: E2ECase,
     figures: dict[str, float],
-    served: _RequestCounter,
+    served: _RequestCounter | RequestCounter,
     counting: CountingBackend,
     cpu: float,
     generator: str,
@@ -560,6 +609,7 @@ def _result(
         "touch_after_s": case.touch_after,
         "cookie": case.cookie,
         "backend": case.backend,
+        "framework": case.framework,
         "requests_per_s": figures["requests"] / duration if duration > 0 else 0.0,
         "p50_ms": figures["p50_us"] / 1e3,
         "p99_ms": figures["p99_us"] / 1e3,

@@ -1,4 +1,4 @@
-"""The behavioural test app, once per framework, with the same routes, so one test suite drives both adapters.
+"""The behavioural test app, once per framework, with the same routes, so one test suite drives every adapter.
 
 Routes (all GET, query arguments as shown); each answers JSON ``{"id": ..., "new": ..., "data": {...}}`` describing
 the session after the handler ran, unless noted:
@@ -30,6 +30,9 @@ With a store that has a user index:
 - ``/sign-out-others``: ``revoke_user(user_id, keep=session.id)``, answering ``{"ended": N}``;
 - ``/sign-out-one?key=K``: ``revoke(K, user_id=session.user_id)``, answering ``{"ended": true|false}``.
 
+Tornado, Sanic, FastAPI (``start_fastapi``, on uvicorn) and aiohttp.web (``start_aiohttp``) serve them; the last two
+share one table of route actions (``ACTIONS``).
+
 Tornado only (framework-specific ways to end a response): ``/redirect``, ``/render``, ``/finish``,
 ``/raise-finish``, ``/http-error``, ``/send-error``, each after setting ``via`` to the route name.
 """
@@ -39,11 +42,12 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import tornado.web
+from starlette.requests import Request  # module level: FastAPI reads the handlers' annotations from here
 from tornado.httpserver import HTTPServer
 
 from tornado_dynasession import DynamoDBStore, Session, SessionMixin
@@ -314,12 +318,269 @@ async def start_tornado(store: DynamoDBStore | None, **options: Any) -> tuple[st
     return f"http://127.0.0.1:{port}", stop
 
 
+# -- Starlette/FastAPI and aiohttp.web: one table of route actions, wired to each framework ----------------------
+
+RouteArgs = Mapping[str, str]
+Action = Callable[[Session, RouteArgs, DynamoDBStore], Awaitable[dict[str, Any] | str | None]]
+"""What a route does to the session; None answers the session as JSON (``describe``), a str answers text."""
+
+
+async def _read(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    return None
+
+
+async def _counter(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session["count"] = int(session.get("count", 0)) + 1
+
+
+async def _set(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session[args["key"]] = args["value"]
+
+
+async def _append(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session.setdefault("cart", []).append(args["item"])
+    mark = args.get("mark", "0")
+    if mark == "1":
+        session.mark_modified()
+    elif mark != "0":
+        session.mark_modified(mark)
+
+
+async def _login(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session.regenerate()
+    session["user"] = args["user"]
+
+
+async def _logout(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session.invalidate()
+
+
+async def _max_age(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session.max_age = float(args["seconds"])
+
+
+async def _big(session: Session, args: RouteArgs, store: DynamoDBStore) -> str:
+    session["blob"] = "x" * (int(args["kb"]) * 1024)
+    return "stored"
+
+
+async def _slow(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    await asyncio.sleep(float(args["seconds"]))
+    session["count"] = int(session.get("count", 0)) + 1
+
+
+async def _slow_read(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    await asyncio.sleep(float(args["seconds"]))
+
+
+async def _slow_set(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    await asyncio.sleep(float(args["seconds"]))
+    session[args["key"]] = args["value"]
+    if args.get("whole") == "1":
+        session.mark_modified()
+
+
+async def _delete(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    del session[args["key"]]
+
+
+async def _clear(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session.clear()
+
+
+async def _scratch(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    session["scratch"] = 1
+    del session["scratch"]
+
+
+async def _sign_in(session: Session, args: RouteArgs, store: DynamoDBStore) -> None:
+    sign_in(session, args["user"], args.get("label"))
+
+
+async def _my_sessions(session: Session, args: RouteArgs, store: DynamoDBStore) -> dict[str, Any]:
+    return await my_sessions(session, store)
+
+
+async def _sign_out_others(session: Session, args: RouteArgs, store: DynamoDBStore) -> dict[str, Any]:
+    assert session.user_id is not None
+    return {"ended": await store.revoke_user(session.user_id, keep=session.id)}
+
+
+async def _sign_out_one(session: Session, args: RouteArgs, store: DynamoDBStore) -> dict[str, Any]:
+    return {"ended": await store.revoke(args["key"], user_id=session.user_id)}
+
+
+ACTIONS: dict[str, Action] = {
+    "read": _read,
+    "vary": _read,  # the app sets Vary: Accept-Encoding on this one
+    "counter": _counter,
+    "set": _set,
+    "append": _append,
+    "login": _login,
+    "logout": _logout,
+    "max-age": _max_age,
+    "big": _big,
+    "slow": _slow,
+    "slow-read": _slow_read,
+    "slow-set": _slow_set,
+    "delete": _delete,
+    "clear": _clear,
+    "scratch": _scratch,
+    "sign-in": _sign_in,
+    "my-sessions": _my_sessions,
+    "sign-out-others": _sign_out_others,
+    "sign-out-one": _sign_out_one,
+}
+"""The routes the FastAPI and aiohttp apps serve through one handler each (``/stream`` and ``/health`` aside)."""
+
+
+async def act(name: str, session: Session, args: RouteArgs, store: DynamoDBStore) -> tuple[str, str, dict[str, str]]:
+    """Run route ``name``: its (body, content type, extra headers)."""
+    result = await ACTIONS[name](session, args, store)
+    headers = {"Vary": "Accept-Encoding"} if name == "vary" else {}
+    if isinstance(result, str):
+        return result, "text/plain", headers
+    return json.dumps(result) if result is not None else describe(session), "application/json", headers
+
+
+def _no_store(store: DynamoDBStore | None) -> DynamoDBStore:
+    # FastAPI and aiohttp take the store at setup; a test that checks the missing-store error is Tornado's own.
+    assert store is not None, "the FastAPI and aiohttp test apps need a store"
+    return store
+
+
+async def start_fastapi(store: DynamoDBStore | None, **options: Any) -> tuple[str, Stop]:
+    """Serve the FastAPI test app (same routes as the Sanic app) with uvicorn on a free port, in this loop."""
+    from fastapi import FastAPI, HTTPException, Response
+    from fastapi.responses import PlainTextResponse, StreamingResponse
+
+    from tornado_dynasession.asgi import SessionMiddleware, get_session
+
+    store = _no_store(store)
+    options.pop("raw_settings", None)
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, store=store, exclude_paths=("/health",), **options)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return PlainTextResponse("ok")
+
+    @app.get("/stream")
+    async def stream(request: Request) -> Response:
+        session = request.session
+        session["streamed"] = 1
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"first chunk\n"
+            session["after_flush"] = 1
+            yield b"second chunk\n"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    @app.get("/{name}")
+    async def route(name: str, request: Request) -> Response:
+        if name not in ACTIONS:
+            raise HTTPException(404)
+        body, content_type, headers = await act(name, get_session(request), request.query_params, store)
+        return Response(body, media_type=content_type, headers=headers)
+
+    return await serve_asgi_app(app, proxy_headers=True)
+
+
+async def serve_asgi_app(app: Any, *, proxy_headers: bool = False) -> tuple[str, Stop]:
+    """Serve an ASGI app with uvicorn on a free 127.0.0.1 port, in this event loop; returns its base URL and a stop
+    function. ``proxy_headers`` trusts X-Forwarded-Proto from the test client, as behind a load balancer."""
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips="127.0.0.1",
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.ensure_future(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises why it could not start
+        await asyncio.sleep(0.01)
+
+    async def stop() -> None:
+        server.should_exit = True
+        await serving
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+async def start_aiohttp(store: DynamoDBStore | None, **options: Any) -> tuple[str, Stop]:
+    """Serve the aiohttp.web test app (same routes as the Sanic app) on a free port, in this loop."""
+    from aiohttp import web
+
+    from tornado_dynasession.aiohttp_web import get_session, setup
+
+    store = _no_store(store)
+    options.pop("raw_settings", None)
+
+    @web.middleware
+    async def forwarded(request: web.Request, handler: Any) -> web.StreamResponse:
+        # Trust X-Forwarded-Proto from the test client, as behind a load balancer (aiohttp-remotes does this).
+        if request.headers.get("X-Forwarded-Proto") == "https":
+            request = request.clone(scheme="https")
+        return await handler(request)  # type: ignore[no-any-return]
+
+    app = web.Application(middlewares=[forwarded])
+    setup(app, store=store, exclude_paths=("/health",), **options)
+
+    async def health(request: web.Request) -> web.StreamResponse:
+        return web.Response(text="ok")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        session = await get_session(request)
+        session["streamed"] = 1
+        response = web.StreamResponse(headers={"Content-Type": "text/plain"})
+        await response.prepare(request)
+        await response.write(b"first chunk\n")
+        session["after_flush"] = 1
+        await response.write(b"second chunk\n")
+        await response.write_eof()
+        return response
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        if name not in ACTIONS:
+            raise web.HTTPNotFound()
+        body, content_type, headers = await act(name, await get_session(request), request.query, store)
+        return web.Response(text=body, content_type=content_type, headers=headers)
+
+    app.router.add_get("/health", health)
+    app.router.add_get("/stream", stream)
+    app.router.add_get("/{name}", route)
+    return await serve_aiohttp_app(app)
+
+
+async def serve_aiohttp_app(app: Any) -> tuple[str, Stop]:
+    """Serve an aiohttp.web app on a free 127.0.0.1 port, in this event loop; returns its base URL and a stop
+    function."""
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return f"http://127.0.0.1:{port}", runner.cleanup
+
+
 _sanic_apps = 0
 
 
 async def start_sanic(store: DynamoDBStore | None, **options: Any) -> tuple[str, Stop]:
     """Serve the Sanic test app (same routes, minus Tornado's own ways of ending a response) on a free port."""
-    from sanic import Request, Sanic
+    from sanic import Sanic
     from sanic.response import HTTPResponse, text
     from sanic.response import json as json_response
 

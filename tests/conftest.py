@@ -12,7 +12,7 @@ from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.local import MotoServer
 from tornado_dynasession.store import BACKEND_NAMES
 
-from .apps import Stop, start_sanic, start_tornado
+from .apps import Stop, start_aiohttp, start_fastapi, start_sanic, start_tornado
 from .support import Browser, DynamoProxy, open_raw_client
 
 StoreFactory = Callable[..., Awaitable[DynamoDBStore]]
@@ -85,7 +85,12 @@ async def counted_store(proxy: DynamoProxy, dynamodb_table: str) -> AsyncIterato
         yield counted
 
 
-FRAMEWORKS: dict[str, Callable[..., Awaitable[tuple[str, Stop]]]] = {"tornado": start_tornado, "sanic": start_sanic}
+FRAMEWORKS: dict[str, Callable[..., Awaitable[tuple[str, Stop]]]] = {
+    "tornado": start_tornado,
+    "sanic": start_sanic,
+    "fastapi": start_fastapi,
+    "aiohttp": start_aiohttp,
+}
 
 
 @pytest.fixture(params=sorted(FRAMEWORKS))

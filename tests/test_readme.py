@@ -1,9 +1,9 @@
 """Every ```python block of README.md runs as written.
 
-The blocks are taken from the README in order by a small parser. Each one compiles; the store snippet, the Tornado
-and Sanic examples and the pytest example run as programs (subprocesses) against the test session's DynamoDB
-server, through ``$DYNAMODB_ENDPOINT`` as a user would, on a table named ``sessions`` as the README says. A block
-preceded by ``<!-- fragment -->`` is only compiled.
+The blocks are taken from the README in order by a small parser. Each one compiles; the store snippet, the Tornado,
+Sanic, FastAPI and aiohttp examples and the pytest example run as programs (subprocesses) against the test
+session's DynamoDB server, through ``$DYNAMODB_ENDPOINT`` as a user would, on a table named ``sessions`` as the
+README says. A block preceded by ``<!-- fragment -->`` is only compiled.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ SANIC = "Sanic("
 STORE = "store.lookup("
 PREPARE = "async def prepare("
 PYTEST = "dynamodb_table"
+FASTAPI = "app.add_middleware(SessionMiddleware"
+AIOHTTP = "tornado_dynasession.aiohttp_web import"
 
 
 def program_env(endpoint: str) -> dict[str, str]:
@@ -161,7 +163,7 @@ def get(url: str) -> tuple[int, str, str | None]:
 
 
 def test_readme_has_the_expected_blocks() -> None:
-    for marker in (TORNADO, SANIC, STORE, PREPARE, PYTEST, SIGN_OUT, OBSERVABILITY):
+    for marker in (TORNADO, SANIC, FASTAPI, AIOHTTP, STORE, PREPARE, PYTEST, SIGN_OUT, OBSERVABILITY):
         block(marker)
 
 
@@ -238,6 +240,18 @@ def test_sanic_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp_p
     with serving(block(SANIC).code, 8000, tmp_path, dynamodb_endpoint):
         status, body, cookie = get("http://127.0.0.1:8000/")
         health = get("http://127.0.0.1:8000/health")
+    assert (status, body) == (200, "visits: 1")
+    assert cookie and cookie.startswith("session=")
+    assert health == (200, "ok", None)
+
+
+@pytest.mark.parametrize(("marker", "port"), [(FASTAPI, 8001), (AIOHTTP, 8002)], ids=["fastapi", "aiohttp"])
+def test_fastapi_and_aiohttp_examples_serve(
+    marker: str, port: int, dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    with serving(block(marker).code, port, tmp_path, dynamodb_endpoint):
+        status, body, cookie = get(f"http://127.0.0.1:{port}/")
+        health = get(f"http://127.0.0.1:{port}/health")
     assert (status, body) == (200, "visits: 1")
     assert cookie and cookie.startswith("session=")
     assert health == (200, "ok", None)

@@ -1,20 +1,49 @@
-"""tornado_dynasession: async, DynamoDB-backed web sessions for Tornado and Sanic."""
+"""tornado_dynasession: async, DynamoDB-backed web sessions for Tornado, Sanic, Starlette/FastAPI and aiohttp.web.
 
-from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
-from .errors import (
-    CodecError,
-    ConfigurationError,
-    SessionConflictError,
-    SessionStoreError,
-    SessionTooLargeError,
-    StoreUnavailableError,
-    TableNotFoundError,
-)
-from .mixin import SessionMixin
-from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
-from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
-from .tables import TableSetup, create_table
-from .telemetry import Telemetry
+Every name below is imported on first use (PEP 562), so that importing one adapter, say
+``tornado_dynasession.sanic``, imports neither another framework's adapter nor optional parts it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
+    from .errors import (
+        CodecError,
+        ConfigurationError,
+        SessionConflictError,
+        SessionStoreError,
+        SessionTooLargeError,
+        StoreUnavailableError,
+        TableNotFoundError,
+    )
+    from .mixin import SessionMixin
+    from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
+    from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
+    from .tables import TableSetup, create_table
+    from .telemetry import Telemetry
+
+_HOMES = {
+    ".codec": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
+    ".errors": (
+        "CodecError",
+        "ConfigurationError",
+        "SessionConflictError",
+        "SessionStoreError",
+        "SessionTooLargeError",
+        "StoreUnavailableError",
+        "TableNotFoundError",
+    ),
+    ".mixin": ("SessionMixin",),
+    ".session": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
+    ".store": ("Absence", "DynamoDBStore", "SessionInfo", "SessionRecord"),
+    ".tables": ("TableSetup", "create_table"),
+    ".telemetry": ("Telemetry",),
+}
+_MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "Absence",
@@ -44,6 +73,20 @@ __all__ = [
     "create_table",
     "new_session_id",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __version__ = "0.2.0"
 """The package version; pyproject.toml reads it from here."""

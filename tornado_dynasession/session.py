@@ -1,6 +1,9 @@
-"""The Session mapping and the per-request policy, framework-free.
+"""The Session mapping and the per-request policy, which no framework adapter's rules leak into.
 
-The Tornado mixin and the Sanic integration only translate this policy to their hooks. Per request:
+It imports ``tornado.web`` for one thing only, the signed-cookie format (``create_signed_value`` and
+``decode_signed_value`` work without a handler), so that every adapter reads and writes the same cookie. The
+adapters (``tornado_dynasession.adapters``, ``asgi``, ``aiohttp_web``) only translate this policy to their hooks.
+Per request:
 
 - **load** (:meth:`SessionPolicy.load`), at most one call: no cookie, or one that fails signature verification,
   costs none. The signed cookie carries the session's lifetime as it was when the cookie was sent, so the policy
