@@ -277,3 +277,4 @@ def test_pytest_example_passes(dynamodb_endpoint: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+    assert "asyncio_default_fixture_loop_scope" not in result.stdout + result.stderr  # the plugin hides the notice
