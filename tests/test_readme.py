@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -36,7 +37,8 @@ from tornado_dynasession.tables import create_table, delete_table
 
 from .support import free_port, stop_process
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
 TABLE = "sessions"  # the table name the README's examples hard-code
 START_TIMEOUT = 30.0  # seconds for an example server to answer on its port
@@ -317,3 +319,70 @@ def test_pytest_example_passes(dynamodb_endpoint: str, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     assert "asyncio_default_fixture_loop_scope" not in result.stdout + result.stderr  # the plugin hides the notice
+
+
+# -- Install: the commands run in a new virtual environment, on a copy of the clone --------------------------------
+
+INSTALL_TIMEOUT = 900.0  # seconds for the whole install test: pip downloads, builds the wheel, installs it
+
+
+def section_blocks(heading: str, blocks: list[Block]) -> list[Block]:
+    """The blocks under the README's ``heading`` (up to the next heading of its level)."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(heading)
+    level = heading.split(" ", 1)[0] + " "
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(level)), len(lines))
+    return [b for b in blocks if start < b.line <= end]
+
+
+def copy_of_the_clone(destination: Path) -> Path:
+    """The files of this clone as git sees them (tracked, and new ones not ignored), copied to ``destination``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the work tree is left out
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def run_commands(code: str, cwd: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", "-e", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+    )
+    assert result.returncode == 0, f"{code}\n{result.stdout}\n{result.stderr}"
+
+
+def imported_from(python: Path, cwd: Path) -> Path:
+    """Where ``python`` imports the package from (with Sanic's extra: importing the Sanic adapter)."""
+    code = "import tornado_dynasession.sanic, tornado_dynasession; print(tornado_dynasession.__file__)"
+    result = subprocess.run([str(python), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip()).resolve()
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT)
+def test_the_install_commands_install_from_the_clone_and_from_a_built_wheel(tmp_path: Path) -> None:
+    editable, wheel = section_blocks("## Install", SHELL_BLOCKS)
+    clone = copy_of_the_clone(tmp_path / "clone")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=RUN_TIMEOUT)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv))
+    elsewhere = tmp_path / "elsewhere"  # not the clone, so that only the installed package can be imported
+    elsewhere.mkdir()
+
+    run_commands(editable.code, clone, env)
+    assert imported_from(venv / "bin" / "python", elsewhere).is_relative_to(clone.resolve())
+
+    # The two ways are alternatives: the same environment serves both (for the dependencies' download time), with
+    # the editable install removed first, as pip would otherwise find the requirement already met.
+    run_commands("python -m pip uninstall --yes tornado_dynasession", clone, env)
+    run_commands(wheel.code, clone, env)
+    installed = imported_from(venv / "bin" / "python", elsewhere)
+    assert installed.is_relative_to(venv.resolve()) and "site-packages" in installed.parts
