@@ -25,8 +25,7 @@ from tornado_dynasession import (
     StoreUnavailableError,
     TableNotFoundError,
 )
-from tornado_dynasession.backends.aiobotocore import AiobotocoreBackend
-from tornado_dynasession.backends.aiodynamo import AiodynamoBackend, BoundedRetry
+from tornado_dynasession.backends.aiodynamo import BoundedRetry
 from tornado_dynasession.store import BACKEND_NAMES
 
 SID = "s3cr3t-session-id-0123456789abcdef"
@@ -51,14 +50,13 @@ async def aiodynamo_client(dynamodb_endpoint: str) -> AsyncIterator[Client]:
 async def test_the_default_backend_is_aiobotocore(dynamodb_endpoint: str, dynamodb_table: str) -> None:
     async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
         assert store.backend_name == "aiobotocore"
-        assert isinstance(store._backend, AiobotocoreBackend)
 
 
 async def test_backend_aiodynamo_by_name_round_trips_every_operation(
     dynamodb_endpoint: str, dynamodb_table: str
 ) -> None:
     async with DynamoDBStore(dynamodb_table, backend="aiodynamo", endpoint_url=dynamodb_endpoint) as store:
-        assert isinstance(store._backend, AiodynamoBackend)
+        assert store.backend_name == "aiodynamo"
         await store.set(SID, {"user": "ada", "n": 1})
         record = await store.load(SID)
         assert record is not None
@@ -76,7 +74,7 @@ async def test_the_store_closes_the_aiodynamo_client_it_created(dynamodb_endpoin
     store = DynamoDBStore(dynamodb_table, backend="aiodynamo", endpoint_url=dynamodb_endpoint)
     await store.open()
     backend = store._backend
-    assert isinstance(backend, AiodynamoBackend)
+    assert backend is not None
     await store.close()
     with pytest.raises(SessionStoreError):
         await backend.get("any", consistent_read=True)
@@ -86,7 +84,7 @@ async def test_a_caller_owned_aiodynamo_client_selects_the_aiodynamo_backend_and
     aiodynamo_client: Client, dynamodb_table: str
 ) -> None:
     store = DynamoDBStore(dynamodb_table, client=aiodynamo_client)
-    assert isinstance(store._backend, AiodynamoBackend)
+    assert store.backend_name == "aiodynamo"
     await store.set(SID, {"user": "ada"})
     await store.close()
     response = await aiodynamo_client.send_request(
@@ -101,7 +99,7 @@ async def test_a_backend_name_that_disagrees_with_the_client_is_rejected(aiodyna
 
 
 def test_an_unknown_backend_name_is_rejected_naming_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="'aiobotocore', 'aiodynamo'"):
+    with pytest.raises(ValueError, match="'aiobotocore', 'aiodynamo', 'aiohttp'"):
         DynamoDBStore("sessions", backend="boto3")  # type: ignore[arg-type]
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from botocore.exceptions import NoCredentialsError, NoRegionError
 
+from .backends.factory import is_loopback
 from .errors import ConfigurationError, SessionStoreError, StoreUnavailableError
 from .local import LocalServerError
-from .store import _is_loopback
 
 __all__ = ["FAILURE", "USAGE", "CliError", "check_endpoint", "report"]
 
@@ -66,7 +66,7 @@ def report(exc: BaseException, *, endpoint_url: str | None = None) -> tuple[str,
         return _one_line(str(exc)), USAGE
     if isinstance(exc, StoreUnavailableError):
         line = _one_line(str(exc))
-        if _is_loopback(endpoint_url) and "unreachable" in line:
+        if is_loopback(endpoint_url) and "unreachable" in line:
             port = endpoint_url.rsplit(":", 1)[-1].split("/", 1)[0] if endpoint_url else ""
             port_option = f" --port {port}" if port.isdigit() else ""
             line += f" To start one: python -m tornado_dynasession local{port_option}"

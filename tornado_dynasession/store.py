@@ -32,15 +32,23 @@ import hashlib
 import logging
 import math
 import os
-import sys
 import time
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 from .backends import AttributeNames, Backend, Condition, Item
+from .backends.factory import (
+    TRANSPORT_NAMES,
+    TransportName,
+    is_aiodynamo_client,
+    open_transport,
+    require,
+    transport_for_client,
+)
+from .backends.transport import Transport
+from .backends.wire import WireBackend
 from .codec import Codec, KeyBoundCodec, OrjsonCodec
 from .errors import (
     CodecError,
@@ -95,42 +103,8 @@ def endpoint_from_env() -> str | None:
     return os.environ.get("DYNAMODB_ENDPOINT") or None
 
 
-def _is_loopback(endpoint_url: str | None) -> bool:
-    if not endpoint_url:
-        return False
-    host = endpoint_url.split("://", 1)[-1].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
-def client_kwargs(endpoint_url: str | None, region_name: str | None) -> dict[str, Any]:
-    """``create_client`` arguments: on a loopback endpoint, a default region and, without AWS credentials in the
-    environment, dummy ones (local servers check none)."""
-    kwargs: dict[str, Any] = {"endpoint_url": endpoint_url, "region_name": region_name}
-    if _is_loopback(endpoint_url):
-        kwargs["region_name"] = (
-            region_name or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
-        )
-        if not os.environ.get("AWS_ACCESS_KEY_ID") and not os.environ.get("AWS_PROFILE"):
-            kwargs.update(aws_access_key_id="local", aws_secret_access_key="local")
-    return kwargs
-
-
-BACKEND_NAMES = ("aiobotocore", "aiodynamo")
+BACKEND_NAMES = TRANSPORT_NAMES
 """The backends ``DynamoDBStore(backend=...)`` accepts by name."""
-
-
-def _require_aiodynamo() -> None:
-    try:
-        from .backends import aiodynamo  # noqa: F401
-    except ImportError as exc:
-        install = 'pip install "tornado_dynasession[aiodynamo]"'
-        raise ConfigurationError(f'backend="aiodynamo" needs the aiodynamo package: {install} ({exc})') from exc
-
-
-def _is_aiodynamo_client(client: object) -> TypeGuard[AiodynamoClient]:
-    # Whoever built an aiodynamo client has imported aiodynamo; nobody else pays for the import.
-    module = sys.modules.get("aiodynamo.client")
-    return module is not None and isinstance(client, module.Client)
 
 
 def check_max_age(max_age: float, what: str = "max_age") -> float:
@@ -287,11 +261,12 @@ class Absence(enum.Enum):
 class DynamoDBStore:
     """An async DynamoDB session store: one item per session, sliding expiry, never serves an expired item.
 
-    The DynamoDB client is aiobotocore by default. The aiodynamo backend costs about a third of the client CPU
-    per call; install it with ``pip install "tornado_dynasession[aiodynamo]"`` and select it either by name,
-    ``DynamoDBStore("sessions", backend="aiodynamo")`` (the store then creates and closes its own client, with
-    the same endpoint, region, credentials, timeout and retry settings as the default path), or by passing an
-    aiodynamo ``Client`` you own as ``client=`` (its ``throttle_config`` and HTTP timeouts are then yours to set;
+    The store speaks to DynamoDB through one of three clients, chosen with ``backend=``: aiobotocore's (the
+    default), aiodynamo's (``pip install "tornado_dynasession[aiodynamo]"``), or ``"aiohttp"``, which signs its own
+    requests over one keep-alive aiohttp session and costs the least CPU per call, with botocore's credentials,
+    endpoints and retry rules. Either the store creates and closes its client, with the endpoint, region,
+    credentials, timeout and retry settings below, or you pass an aiobotocore or aiodynamo client you own as
+    ``client=`` (an aiodynamo client's ``throttle_config`` and HTTP timeouts are then yours to set:
     :class:`~tornado_dynasession.backends.aiodynamo.BoundedRetry` bounds its retries).
 
     :param table: the table name. The store never creates it: see ``python -m tornado_dynasession create-table``.
@@ -321,9 +296,10 @@ class DynamoDBStore:
         type, sess}``), or a :class:`Layout`. It sets ``hash_key``, ``expires_attribute``, ``session_attribute``
         and ``hash_ids=False`` (the Node stores key items by the session id itself), and keeps express-session's
         ``cookie`` object in each session. Pair it with ``cookie_format="express"`` in the adapter.
-    :param backend: which client the store creates, ``"aiobotocore"`` (the default) or ``"aiodynamo"``; or a
-        ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
-        ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
+    :param backend: which client the store speaks through, ``"aiobotocore"`` (the default), ``"aiodynamo"`` or
+        ``"aiohttp"``; or a ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name
+        that disagrees with ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a
+        :class:`ConfigurationError`.
     :param telemetry: OpenTelemetry spans and metrics for each call (:mod:`tornado_dynasession.telemetry`): True
         (the default) sends them to the global providers when opentelemetry-api is installed, and is off otherwise;
         a :class:`~tornado_dynasession.telemetry.Telemetry` names the providers; False turns them off.
@@ -352,7 +328,7 @@ class DynamoDBStore:
         version_attribute: str = "Version",
         user_index: str | None = None,
         layout: Layout | Literal["express-dynamodb", "connect-dynamodb"] | None = None,
-        backend: Backend | Literal["aiobotocore", "aiodynamo"] | None = None,
+        backend: Backend | TransportName | None = None,
         telemetry: Telemetry | bool = True,
     ) -> None:
         if not table:
@@ -395,33 +371,25 @@ class DynamoDBStore:
         self.read_timeout = read_timeout
         self.max_attempts = max_attempts
         self.max_pool_connections = max_pool_connections
-        self._exit_stack: AsyncExitStack | None = None
         self._open_lock = asyncio.Lock()
         self._backend: Backend | None = None
-        self.backend_name = "aiobotocore"
-        """The client the store creates for itself in :meth:`open`: ``"aiobotocore"`` or ``"aiodynamo"``."""
+        self.backend_name: TransportName = "aiobotocore"
+        """The client the store speaks through: ``"aiobotocore"``, ``"aiodynamo"`` or ``"aiohttp"``."""
         if isinstance(backend, str):
             if backend not in BACKEND_NAMES:
                 raise ValueError(f"backend must be one of {', '.join(map(repr, BACKEND_NAMES))}, got {backend!r}")
-            if client is not None and (backend == "aiodynamo") != _is_aiodynamo_client(client):
+            if client is not None and (backend == "aiodynamo") != is_aiodynamo_client(client):
                 raise ValueError(f"backend={backend!r} does not match the client passed: {type(client).__name__}")
-            if backend == "aiodynamo":
-                _require_aiodynamo()
+            if client is not None and backend == "aiohttp":
+                raise ValueError('backend="aiohttp" creates its own HTTP session: pass no client=')
+            require(backend)
             self.backend_name = backend
         elif backend is not None:
             self._backend = backend
         if self._backend is None and client is not None:
-            if _is_aiodynamo_client(client):
-                from .backends.aiodynamo import AiodynamoBackend
-
+            if is_aiodynamo_client(client):
                 self.backend_name = "aiodynamo"
-                self._backend = AiodynamoBackend(client, table, self.names, endpoint_url=self.endpoint_url)
-            else:
-                from .backends.aiobotocore import AiobotocoreBackend
-
-                self._backend = AiobotocoreBackend(
-                    cast("DynamoDBClient", client), table, self.names, endpoint_url=self.endpoint_url
-                )
+            self._backend = self._wire(transport_for_client(client, self.endpoint_url))
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -430,56 +398,27 @@ class DynamoDBStore:
         async with self._open_lock:
             if self._backend is not None:
                 return
-            if self.backend_name == "aiodynamo":
-                from .backends.aiodynamo import create_backend
-
-                self._backend = create_backend(
-                    self.table,
-                    self.names,
-                    connect_timeout=self.connect_timeout,
-                    read_timeout=self.read_timeout,
-                    max_attempts=self.max_attempts,
-                    max_pool_connections=self.max_pool_connections,
-                    **client_kwargs(self.endpoint_url, self.region_name),
-                )
-                return
-            from .backends.aiobotocore import AiobotocoreBackend, client_config, shared_session
-
-            config = client_config(
+            transport = await open_transport(
+                self.backend_name,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region_name,
                 connect_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
                 max_attempts=self.max_attempts,
                 max_pool_connections=self.max_pool_connections,
             )
-            stack = AsyncExitStack()
-            try:
-                client = await stack.enter_async_context(
-                    shared_session().create_client(
-                        "dynamodb", config=config, **client_kwargs(self.endpoint_url, self.region_name)
-                    )
-                )
-            except Exception as exc:
-                await stack.aclose()
-                from .backends.aiobotocore import map_client_error
+            self._backend = self._wire(transport)
 
-                raise map_client_error(
-                    exc,
-                    operation="client setup",
-                    table=self.table,
-                    hash_key=self.names.hash_key,
-                    endpoint=self.endpoint_url,
-                ) from exc
-            self._exit_stack = stack
-            self._backend = AiobotocoreBackend(
-                client, self.table, self.names, endpoint_url=self.endpoint_url, close=stack.aclose
-            )
+    def _wire(self, transport: Transport) -> Backend:
+        if self.telemetry is not None:
+            transport = self.telemetry.metered(transport)
+        return WireBackend(transport, self.table, self.names)
 
     async def close(self) -> None:
         """Close the client the store created; a caller-owned client is left open."""
         backend, self._backend = self._backend, None
         if backend is not None:
             await backend.close()
-        self._exit_stack = None
 
     async def __aenter__(self) -> DynamoDBStore:
         await self.open()
@@ -494,7 +433,7 @@ class DynamoDBStore:
         if self._backend is None:
             await self.open()
         assert self._backend is not None
-        return self._backend if self.telemetry is None else self.telemetry.metered(self._backend)
+        return self._backend
 
     # -- keys ------------------------------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from .backends.aiobotocore import map_client_error, shared_session
+from .backends.factory import client_kwargs
 from .errors import SessionStoreError
-from .store import client_kwargs, endpoint_from_env
+from .store import endpoint_from_env
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient

@@ -60,6 +60,8 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlsplit
 
+from .backends.transport import ServiceError
+from .backends.wire import item_from_wire
 from .errors import (
     ConfigurationError,
     SessionConflictError,
@@ -80,7 +82,8 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider  # type: ignore[import-not-found, unused-ignore]
     from opentelemetry.trace import Span, TracerProvider  # type: ignore[import-not-found, unused-ignore]
 
-    from .backends import AttributeNames, Backend, Condition, Item
+    from .backends import AttributeNames
+    from .backends.transport import Transport
     from .store import DynamoDBStore
 
 __all__ = [
@@ -324,7 +327,6 @@ class StoreTelemetry:
         self.telemetry = telemetry
         self.table = store.table
         self._names = store.names
-        self._metered: _MeteredBackend | None = None
         common: dict[str, Any] = {
             "db.system.name": "aws.dynamodb",
             "db.collection.name": store.table,
@@ -341,12 +343,9 @@ class StoreTelemetry:
         self._span_attributes = {operation: {**common, OPERATION: operation} for operation in _OUTCOME_OF}
         self._metric_attributes: dict[tuple[str, str, str | None, str | None], dict[str, str]] = {}
 
-    def metered(self, backend: Backend) -> Backend:
-        """``backend``, wrapped to count its calls, item sizes and units on the traced call that makes them."""
-        metered = self._metered
-        if metered is None or metered.inner is not backend:
-            metered = self._metered = _MeteredBackend(backend, self._names)
-        return metered
+    def metered(self, transport: Transport) -> Transport:
+        """``transport``, wrapped to count its calls, item sizes and units on the traced call that makes them."""
+        return _MeteredTransport(transport, self._names)
 
     def attributes(
         self, operation: str, outcome: str, decision: str | None = None, error: str | None = None
@@ -520,97 +519,58 @@ def note_conflict(store: DynamoDBStore) -> None:
     trace.get_current_span().add_event("tornado_dynasession.conflict", {"db.collection.name": store_telemetry.table})
 
 
-# -- the backend seam, metered --------------------------------------------------------------------------------
+# -- the transport, metered ------------------------------------------------------------------------------------
 
 
-class _MeteredBackend:
-    """A backend that tells the traced call it runs in which DynamoDB calls it made, what sizes it saw and what
-    units they cost (:func:`read_units`, :func:`write_units`)."""
+class _MeteredTransport:
+    """A transport that tells the traced call it runs in which DynamoDB calls it made, what sizes it saw and what
+    units they cost (:func:`read_units`, :func:`write_units`), from the requests and answers themselves."""
 
-    def __init__(self, inner: Backend, names: AttributeNames) -> None:
+    def __init__(self, inner: Transport, names: AttributeNames) -> None:
         self.inner = inner
         self.names = names
+        self.endpoint = inner.endpoint
+        self.binary_as_bytes = inner.binary_as_bytes
 
-    async def get(self, key: str, *, consistent_read: bool) -> Item | None:
+    async def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
         call = _call.get()
-        if call is not None:
-            call.dynamodb("GetItem")
-        item = await self.inner.get(key, consistent_read=consistent_read)
-        if call is not None:
-            call.read(item_bytes(item), consistent_read)
-        return item
-
-    async def put(self, item: Item, condition: Condition | None) -> bool | None:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("PutItem")
-        written = await self.inner.put(item, condition)
-        if call is not None:
-            call.write(item_bytes(item))
-        return written
-
-    async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("UpdateItem")
-        updated = await self.inner.update_expires(key, expires_at, condition)
-        if call is not None:
-            call.write(None)
-        return updated
-
-    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("UpdateItem")
-        refreshed, item = await self.inner.refresh(key, expires_at, now=now, latest=latest)
-        if call is not None:
-            call.write(item_bytes(item))
-        return refreshed, item
-
-    async def delete(self, key: str) -> None:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("DeleteItem")
-        await self.inner.delete(key)
-        if call is not None:
-            call.write(None)
-
-    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("DeleteItem")
-        old = await self.inner.remove(key, user_key=user_key)
-        if call is not None:
-            call.write(item_bytes(old))
-        return old
-
-    async def query_user(
-        self, index: str, user_key: str, start: dict[str, Any] | None
-    ) -> tuple[list[str], dict[str, Any] | None]:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("Query")
-        keys, after = await self.inner.query_user(index, user_key, start)
-        if call is not None:
+        if call is None:
+            return await self.inner.send(operation, payload)
+        call.dynamodb(operation)
+        try:
+            answer = await self.inner.send(operation, payload)
+        except ServiceError as exc:
+            if exc.code == "ConditionalCheckFailedException":  # billed like a write that went through
+                sizes = (_wire_bytes(exc.body.get("Item")), _wire_bytes(payload.get("Item")))
+                call.write(max((size for size in sizes if size is not None), default=None))
+            raise
+        if operation == "GetItem":
+            call.read(_wire_bytes(answer.get("Item")), bool(payload.get("ConsistentRead")))
+        elif operation == "PutItem":
+            call.write(_wire_bytes(payload.get("Item")))
+        elif operation in ("UpdateItem", "DeleteItem"):
+            call.write(_wire_bytes(answer.get("Attributes")))
+        elif operation == "Query":
             # An entry of the keys-only index holds the table's key and the index's. Index reads are eventually
             # consistent, billed per started 4 KB of the whole page.
-            names = self.names
-            size = sum(item_bytes({names.hash_key: key, names.user: user_key}) or 0 for key in keys)
+            user_key = payload["ExpressionAttributeValues"][":u"]["S"]
+            entry = len(self.names.user.encode()) + len(user_key.encode())
+            size = sum((_wire_bytes(item) or 0) + entry for item in answer.get("Items", []))
             call.reads += read_units(size, consistent=False)
-        return keys, after
-
-    async def get_batch(
-        self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
-    ) -> tuple[list[Item], list[str]]:
-        call = _call.get()
-        if call is not None:
-            call.dynamodb("BatchGetItem")
-        items, unprocessed = await self.inner.get_batch(keys, attributes, consistent_read=consistent_read)
-        if call is not None:
-            for item in items:
-                call.reads += read_units(item_bytes(item), consistent=consistent_read)
-            call.reads += (len(keys) - len(items) - len(unprocessed)) * read_units(None, consistent=consistent_read)
-        return items, unprocessed
+        elif operation == "BatchGetItem":
+            ((table, request),) = payload["RequestItems"].items()
+            consistent = bool(request.get("ConsistentRead"))
+            found = answer.get("Responses", {}).get(table, [])
+            pending = answer.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+            for item in found:
+                call.reads += read_units(_wire_bytes(item), consistent=consistent)
+            call.reads += (len(request["Keys"]) - len(found) - len(pending)) * read_units(None, consistent=consistent)
+        return answer
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+def _wire_bytes(raw: Any) -> int | None:
+    """An item's size by DynamoDB's rules, from its wire form; None for no item."""
+    return item_bytes(item_from_wire(raw))

@@ -1,9 +1,11 @@
-"""The seam between the store and a DynamoDB client: single-item calls, and the few that list a user's sessions,
-errors mapped to ours.
+"""The seam between the store and DynamoDB: single-item calls, and the few that list a user's sessions, errors
+mapped to ours.
 
-The store decides *what* to write (layout, expiry, conditions); a backend only says it in its client's dialect. Items
-cross the seam as plain Python values: ``str`` for S, ``int`` for integral N, ``bytes`` for B. Anything else a
-server hands back (a float, a list, a map) is passed through as-is so that the store can reject it as corrupt.
+The store decides *what* to write (layout, expiry, conditions). :class:`~.wire.WireBackend` writes each call once,
+in DynamoDB's JSON wire form, over a :class:`~.transport.Transport`: ``aiobotocore``, ``aiodynamo`` or ``aiohttp``,
+each a module of its own that only sends requests and maps its client's errors. Items cross the seam as plain
+Python values: ``str`` for S, ``int`` for integral N, ``bytes`` for B. Anything else a server hands back (a float, a
+list, a map) is passed through as-is so that the store can reject it as corrupt.
 """
 
 from __future__ import annotations

@@ -1,16 +1,10 @@
-"""The optional fast backend: an aiodynamo client over aiohttp (``pip install "tornado_dynasession[aiodynamo]"``).
-
-It costs well under half the client CPU of aiobotocore per call. It speaks DynamoDB's JSON wire format directly
-through :meth:`aiodynamo.client.Client.send_request` (which signs, sends and retries): the condition expressions
-and their attribute names are built once per backend rather than per call, and aiodynamo's own item conversion,
-which would turn numbers into floats, is skipped.
-"""
+"""The aiodynamo transport (``pip install "tornado_dynasession[aiodynamo]"``): DynamoDB's JSON wire form through
+:meth:`aiodynamo.client.Client.send_request`, which signs, sends and retries. aiodynamo's own item conversion,
+which would turn numbers into floats, is never used."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import os
 import random
 import time
@@ -39,19 +33,11 @@ from aiodynamo.http.aiohttp import AIOHTTP
 from aiodynamo.models import RetryConfig, RetryTimeout
 from yarl import URL
 
-from ..errors import ConfigurationError, SessionStoreError, StoreUnavailableError, TableNotFoundError
-from . import AttributeNames, Condition, Item, ItemValue
-from ._expressions import (
-    ConditionWriter,
-    batch_get_request,
-    batch_get_result,
-    number_from_wire,
-    remove_request,
-    user_query_request,
-    user_query_result,
-)
+from ..errors import ConfigurationError
+from .transport import ServiceError, Unreachable
+from .wire import UNAVAILABLE_CODES
 
-__all__ = ["AiodynamoBackend", "BoundedRetry", "create_backend", "map_aiodynamo_error"]
+__all__ = ["AiodynamoTransport", "BoundedRetry", "create_transport", "translate"]
 
 # aiohttp's keep-alive default is 15 s; aiobotocore uses 12 s. Idle connections are closed before a server does.
 _KEEPALIVE_SECONDS = 12.0
@@ -126,241 +112,86 @@ class _Attempts:
         await asyncio.sleep(delay)
 
 
-def _to_wire(value: ItemValue) -> dict[str, str]:
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, bytes):
-        return {"B": base64.b64encode(value).decode("ascii")}
-    if isinstance(value, int):
-        return {"N": str(value)}
-    raise TypeError(f"cannot store a {type(value).__name__} attribute")
-
-
-def _from_wire(value: Any) -> ItemValue:
-    # A single-key dict is the normal shape; anything else is corrupt and passed through for the store to reject.
-    if isinstance(value, dict) and len(value) == 1:
-        ((kind, inner),) = value.items()
-        if kind == "S" and isinstance(inner, str):
-            return inner
-        if kind == "N" and isinstance(inner, str):
-            return number_from_wire(inner)
-        if kind == "B" and isinstance(inner, str):
-            try:
-                return base64.b64decode(inner, validate=True)
-            except binascii.Error:
-                pass
-    wire: object = value
-    return wire
-
-
-def _item_from_wire(raw: Any) -> Item | None:
-    if not isinstance(raw, dict) or not raw:
-        return None
-    return {name: _from_wire(value) for name, value in raw.items()}
-
-
-def _error_text(exc: BaseException) -> str:
+def _error_text(exc: BaseException) -> tuple[str, str]:
     # aiodynamo passes the decoded error body (``{"__type": ..., "message": ...}``) as the exception's argument.
     body = exc.args[0] if exc.args else None
     if isinstance(body, dict):
         code = str(body.get("__type", type(exc).__name__)).rsplit("#", 1)[-1]
-        message = body.get("message") or body.get("Message") or ""
-        return f"{code}: {message}" if message else code
+        return code, str(body.get("message") or body.get("Message") or "")
     if isinstance(exc, UnknownError):
-        return f"HTTP {exc.status}: {exc.body[:200].decode(errors='replace')}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"HTTP {exc.status}", exc.body[:200].decode(errors="replace")
+    return type(exc).__name__, str(exc)
 
 
-def map_aiodynamo_error(
-    exc: BaseException,
-    *,
-    operation: str,
-    table: str,
-    hash_key: str,
-    endpoint: str | None,
-    max_attempts: int | None = None,
-) -> Exception:
-    """Translate an aiodynamo/aiohttp failure into the library's own error, naming cause and fix."""
-    where = endpoint or "the AWS regional endpoint"
-    attempts = f" after {max_attempts} attempt(s)" if max_attempts else ""
-    if isinstance(exc, TableNotFound):
-        return TableNotFoundError(table, hash_key, endpoint)
-    if isinstance(exc, _UNAVAILABLE) or (isinstance(exc, UnknownError) and exc.status >= 500):
-        return StoreUnavailableError(
-            f"DynamoDB at {where} refused {operation} on table {table!r} with {_error_text(exc)}{attempts}. "
-            "Retry later; if it is throttling, raise the table's capacity (or use on-demand) or set "
-            "session_touch_after to cut touch writes."
-        )
+def translate(exc: BaseException, attempts: int) -> Exception:
+    """An aiodynamo/aiohttp failure as the transport seam states it (see
+    :func:`tornado_dynasession.backends.aiobotocore.translate`); ``attempts`` is how many the call made."""
     if isinstance(exc, NoCredentialsFound):
         return ConfigurationError(
-            f"no AWS credentials for DynamoDB at {where}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "an AWS profile, or an instance role"
+            "no AWS credentials for DynamoDB: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS profile, "
+            "or an instance role"
         )
     if isinstance(exc, AIODynamoError):
-        return SessionStoreError(f"DynamoDB at {where} rejected {operation} on table {table!r}: {_error_text(exc)}")
+        code, message = _error_text(exc)
+        if isinstance(exc, TableNotFound):
+            code = "ResourceNotFoundException"
+        elif isinstance(exc, ConditionalCheckFailed):
+            code = "ConditionalCheckFailedException"
+        elif isinstance(exc, _UNAVAILABLE) and code not in UNAVAILABLE_CODES:
+            code = "ServiceUnavailable"
+        body = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else None
+        status = exc.status if isinstance(exc, UnknownError) else 400
+        return ServiceError(code, message, body=body, attempts=attempts, status=status)
     if isinstance(exc, (aiohttp.ClientError, OSError, asyncio.TimeoutError, RetryTimeout)):
-        return StoreUnavailableError(
-            f"DynamoDB server unreachable at {where} during {operation}{attempts} ({_error_text(exc)}). "
-            "Check that the server runs and that endpoint_url / DYNAMODB_ENDPOINT points at it."
-        )
-    return SessionStoreError(f"unexpected error during {operation} at {where}: {type(exc).__name__}: {exc}")
+        code, message = _error_text(exc)
+        return Unreachable(f"{code}: {message}" if message else code, attempts=attempts)
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
-class AiodynamoBackend:
-    """Speaks to one table through an aiodynamo :class:`~aiodynamo.client.Client`."""
+class AiodynamoTransport:
+    """Sends requests through :meth:`aiodynamo.client.Client.send_request`, which signs, sends and retries.
 
-    __slots__ = (
-        "_client",
-        "_close",
-        "_conditions",
-        "_endpoint",
-        "_key_name",
-        "_max_attempts",
-        "_names",
-        "_send",
-        "_table",
-    )
+    :param client: the client; its HTTP session is closed by :meth:`close` only when ``close`` is given.
+    :param endpoint_url: the endpoint the user configured, for error messages.
+    :param max_attempts: the attempts its throttle config allows (for error messages).
+    """
+
+    binary_as_bytes = False
+
+    __slots__ = ("_close", "_max_attempts", "_send", "client", "endpoint")
 
     def __init__(
-        self,
-        client: Client,
-        table: str,
-        names: AttributeNames,
-        *,
-        endpoint_url: str | None,
-        close: Any = None,
-        max_attempts: int | None = None,
+        self, client: Client, *, endpoint_url: str | None, close: Any = None, max_attempts: int | None = None
     ) -> None:
-        self._client = client
+        self.client = client
         self._send = client.send_request
-        self._table = table
-        self._key_name = names.hash_key
-        self._endpoint = endpoint_url or (str(client.endpoint) if client.endpoint is not None else None)
+        self.endpoint = endpoint_url or (str(client.endpoint) if client.endpoint is not None else None)
         self._close = close
         self._max_attempts = max_attempts
-        self._conditions = ConditionWriter(names)
-        self._names = names
 
-    def _error(self, exc: BaseException, operation: str) -> Exception:
-        return map_aiodynamo_error(
-            exc,
-            operation=operation,
-            table=self._table,
-            hash_key=self._key_name,
-            endpoint=self._endpoint,
-            max_attempts=self._max_attempts,
-        )
-
-    async def get(self, key: str, *, consistent_read: bool) -> Item | None:
-        """One GetItem."""
-        payload = {"TableName": self._table, "Key": {self._key_name: {"S": key}}, "ConsistentRead": consistent_read}
-        try:
-            response = await self._send(action="GetItem", payload=payload)
-        except Exception as exc:
-            raise self._error(exc, "GetItem") from exc
-        return _item_from_wire(response.get("Item"))
-
-    async def put(self, item: Item, condition: Condition | None) -> bool | None:
-        """One PutItem, conditional when ``condition`` is given."""
-        payload: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": {name: _to_wire(value) for name, value in item.items()},
-        }
-        if condition is not None:
-            values = self._conditions.apply(condition, payload)
-            if values:
-                payload["ExpressionAttributeValues"] = values
+    async def send(self, operation: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send one request through the client."""
         retried = _RETRIED.set(False)
         try:
-            await self._send(action="PutItem", payload=payload)
-        except ConditionalCheckFailed:
-            # A retry that fails its own condition may be failing on our own first attempt, which landed.
-            return None if _RETRIED.get() else False
+            answer: dict[str, Any] = await self._send(action=operation, payload=payload)
         except Exception as exc:
-            raise self._error(exc, "PutItem") from exc
+            attempts = (self._max_attempts or 2) if _RETRIED.get() else 1
+            translated = translate(exc, attempts)
+            if translated is exc:
+                raise
+            raise translated from exc
         finally:
             _RETRIED.reset(retried)
-        return True
-
-    async def update_expires(self, key: str, expires_at: int, condition: Condition) -> bool:
-        """One conditional UpdateItem that sets only ``Expires``."""
-        payload: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
-        self._conditions.apply_touch(condition, payload, expires_at)
-        try:
-            await self._send(action="UpdateItem", payload=payload)
-        except ConditionalCheckFailed:
-            return False
-        except Exception as exc:
-            raise self._error(exc, "UpdateItem") from exc
-        return True
-
-    async def refresh(self, key: str, expires_at: int, *, now: float, latest: int) -> tuple[bool, Item | None]:
-        """One conditional UpdateItem that slides ``Expires`` and returns the item."""
-        payload: dict[str, Any] = {"TableName": self._table, "Key": {self._key_name: {"S": key}}}
-        self._conditions.apply_refresh(payload, expires_at, now=now, latest=latest)
-        try:
-            response = await self._send(action="UpdateItem", payload=payload)
-        except ConditionalCheckFailed as exc:
-            body = exc.args[0] if exc.args else None
-            return False, _item_from_wire(body.get("Item") if isinstance(body, dict) else None)
-        except Exception as exc:
-            raise self._error(exc, "UpdateItem") from exc
-        return True, _item_from_wire(response.get("Attributes"))
-
-    async def delete(self, key: str) -> None:
-        """One unconditional DeleteItem (idempotent)."""
-        try:
-            await self._send(
-                action="DeleteItem", payload={"TableName": self._table, "Key": {self._key_name: {"S": key}}}
-            )
-        except Exception as exc:
-            raise self._error(exc, "DeleteItem") from exc
-
-    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
-        """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""
-        try:
-            response = await self._send(
-                action="DeleteItem", payload=remove_request(self._table, self._names, key, user_key)
-            )
-        except ConditionalCheckFailed:
-            return None
-        except Exception as exc:
-            raise self._error(exc, "DeleteItem") from exc
-        return _item_from_wire(response.get("Attributes"))
-
-    async def query_user(
-        self, index: str, user_key: str, start: dict[str, Any] | None
-    ) -> tuple[list[str], dict[str, Any] | None]:
-        """One page of a Query on the user index."""
-        payload = user_query_request(self._table, index, self._names, user_key, start)
-        try:
-            response = await self._send(action="Query", payload=payload)
-        except Exception as exc:
-            raise self._error(exc, "Query") from exc
-        return user_query_result(response, self._names)
-
-    async def get_batch(
-        self, keys: list[str], attributes: tuple[str, ...], *, consistent_read: bool
-    ) -> tuple[list[Item], list[str]]:
-        """One BatchGetItem."""
-        payload = batch_get_request(self._table, self._names, keys, attributes, consistent_read)
-        try:
-            response = await self._send(action="BatchGetItem", payload=payload)
-        except Exception as exc:
-            raise self._error(exc, "BatchGetItem") from exc
-        found, pending = batch_get_result(response, self._table, self._names)
-        return [item for item in map(_item_from_wire, found) if item], pending
+        return answer
 
     async def close(self) -> None:
-        """Close the HTTP session if this backend created it."""
+        """Close the HTTP session if this transport created it."""
         if self._close is not None:
             close, self._close = self._close, None
             await close()
 
 
-def create_backend(
-    table: str,
-    names: AttributeNames,
+def create_transport(
     *,
     endpoint_url: str | None,
     region_name: str | None,
@@ -370,8 +201,8 @@ def create_backend(
     max_pool_connections: int,
     aws_access_key_id: str | None = None,
     aws_secret_access_key: str | None = None,
-) -> AiodynamoBackend:
-    """A backend with its own aiohttp session and aiodynamo client, closed by :meth:`AiodynamoBackend.close`.
+) -> AiodynamoTransport:
+    """A transport with its own aiohttp session and aiodynamo client, closed by :meth:`AiodynamoTransport.close`.
 
     Must run inside the event loop. Timeouts are in seconds, per attempt, as in the aiobotocore path; explicit
     keys (the store passes dummy ones for a loopback endpoint) win over aiodynamo's credential chain.
@@ -399,6 +230,4 @@ def create_backend(
         URL(endpoint_url) if endpoint_url else None,
         throttle_config=throttle,
     )
-    return AiodynamoBackend(
-        client, table, names, endpoint_url=endpoint_url, close=session.close, max_attempts=max_attempts
-    )
+    return AiodynamoTransport(client, endpoint_url=endpoint_url, close=session.close, max_attempts=max_attempts)
