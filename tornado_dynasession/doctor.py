@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from .backends import AttributeNames
-from .backends.aiobotocore import _item_from_wire, map_client_error
+from .backends.aiobotocore import map_client_error
+from .backends.wire import item_from_wire
 from .cli_errors import FAILURE, report
 from .errors import ConfigurationError
 from .items import ItemFault, item_fault
@@ -283,7 +284,7 @@ _UNSERVED = "the store never serves them (TTL deletes them when they expire): fi
 
 def _item_problem(wire: Mapping[str, Any], target: _Target, names: AttributeNames, now: float) -> _Problem | None:
     """The first problem with one item (in DynamoDB's wire form), or None when the store can serve it."""
-    item = _item_from_wire(wire) or {}
+    item = item_from_wire(wire) or {}
     fault = item_fault(item, names, now)
     if fault is not None:
         preset = next(
