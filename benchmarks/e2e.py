@@ -34,8 +34,9 @@ from tornado.netutil import bind_sockets
 
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.backends import Backend, Condition, Item
-from tornado_dynasession.backends.aiobotocore import AiobotocoreBackend
-from tornado_dynasession.store import client_kwargs
+from tornado_dynasession.backends.aiobotocore import AiobotocoreTransport
+from tornado_dynasession.backends.factory import client_kwargs
+from tornado_dynasession.backends.wire import WireBackend
 
 from .cost import read_units, seam_item_bytes, usd_per_million_requests, write_units
 from .variants import BenchContext, open_aiobotocore_client
@@ -512,18 +513,17 @@ def _backend(ctx: BenchContext, name: str, client: DynamoDBClient) -> Backend:
     own), or an aiodynamo backend created as ``DynamoDBStore(backend="aiodynamo")`` creates its own."""
     template = ctx.template_store()
     if name == "aiodynamo":
-        from tornado_dynasession.backends.aiodynamo import create_backend
+        from tornado_dynasession.backends.aiodynamo import create_transport
 
-        return create_backend(
-            ctx.table,
-            template.names,
+        transport = create_transport(
             connect_timeout=template.connect_timeout,
             read_timeout=template.read_timeout,
             max_attempts=template.max_attempts,
             max_pool_connections=template.max_pool_connections,
             **client_kwargs(ctx.endpoint_url, ctx.region_name),
         )
-    return AiobotocoreBackend(client, ctx.table, template.names, endpoint_url=ctx.endpoint_url)
+        return WireBackend(transport, ctx.table, template.names)
+    return WireBackend(AiobotocoreTransport(client, endpoint_url=ctx.endpoint_url), ctx.table, template.names)
 
 
 def _result(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tornado_dynasession import DynamoDBStore
-from tornado_dynasession.store import client_kwargs
+from tornado_dynasession.backends.factory import client_kwargs
 
 if TYPE_CHECKING:
     from aiobotocore.config import AioConfig
