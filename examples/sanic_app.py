@@ -2,7 +2,9 @@
 demo and a user logged in on one is logged in on the other.
 
     python -m tornado_dynasession create-table --table sessions --endpoint-url $DYNAMODB_ENDPOINT
-    DYNAMODB_ENDPOINT=... COOKIE_SECRET=... python examples/sanic_app.py
+    DYNAMODB_ENDPOINT=... COOKIE_SECRET=... PORT=8889 python examples/sanic_app.py
+
+It prints ``serving on http://127.0.0.1:PORT`` once it listens (``PORT`` from the environment, 8889 by default).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from sanic.response import html as html_response
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.sanic import Sessions
 
+PORT = int(os.environ.get("PORT", "8889"))
 app = Sanic("tornado_dynasession_demo")
 store = DynamoDBStore(os.environ.get("TABLE", "sessions"))  # opened on first use, closed below
 Sessions(app, store=store, secret=os.environ.get("COOKIE_SECRET") or secrets.token_hex(32))
@@ -84,6 +87,13 @@ async def show(request: Request) -> HTTPResponse:
     return page("session", f'<pre id="session">{html.escape(json.dumps(state, indent=2))}</pre>')
 
 
+@app.after_server_start
+async def announce(app: Sanic) -> None:  # type: ignore[type-arg]
+    """Say where the demo listens, once it does."""
+    where = f"DynamoDB at {store.endpoint_url or 'AWS'}, table {store.table!r}"
+    print(f"serving on http://127.0.0.1:{PORT}  ({where})", flush=True)
+
+
 @app.after_server_stop
 async def close_store(app: Sanic) -> None:  # type: ignore[type-arg]
     """Close the store's DynamoDB client."""
@@ -91,4 +101,4 @@ async def close_store(app: Sanic) -> None:  # type: ignore[type-arg]
 
 
 if __name__ == "__main__":
-    app.run(host="127.0.0.1", port=int(os.environ.get("PORT", "8889")), single_process=True)
+    app.run(host="127.0.0.1", port=PORT, single_process=True)

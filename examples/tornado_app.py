@@ -1,11 +1,13 @@
 """A small Tornado app with sessions: log in (regenerate), a counter, a page showing the session, log out (invalidate),
 and "your sessions", listing the user's sessions with "sign out everywhere else".
 
-Run it with ``make demo``, which starts the embedded DynamoDB server and creates the table; or by hand against any
-DynamoDB endpoint::
+Run it with ``make demo`` (``make demo PORT=9000`` for another port), which starts the embedded DynamoDB server and
+creates the table; or by hand against any DynamoDB endpoint::
 
     python -m tornado_dynasession create-table --table sessions --user-index --endpoint-url $DYNAMODB_ENDPOINT
-    DYNAMODB_ENDPOINT=... python examples/tornado_app.py
+    DYNAMODB_ENDPOINT=... PORT=8888 python examples/tornado_app.py
+
+It prints ``serving on http://127.0.0.1:PORT`` once it listens (``PORT`` from the environment, 8888 by default).
 """
 
 from __future__ import annotations
@@ -213,7 +215,8 @@ async def serve(
     async with DynamoDBStore(table, endpoint_url=endpoint_url, user_index=user_index) as store:
         app = make_app(store, cookie_secret=secret)
         server = app.listen(port, address="127.0.0.1")
-        print(f"serving http://127.0.0.1:{port}  (DynamoDB at {store.endpoint_url or 'AWS'}, table {table!r})")
+        where = f"DynamoDB at {store.endpoint_url or 'AWS'}, table {table!r}"
+        print(f"serving on http://127.0.0.1:{port}  ({where})", flush=True)
         try:
             await asyncio.Event().wait()
         finally:

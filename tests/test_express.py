@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tornado_dynasession import DynamoDBStore, create_table
+from tornado_dynasession import DynamoDBStore, JsonCodec, OrjsonCodec, create_table
 from tornado_dynasession.express import sign, unsign
 from tornado_dynasession.tables import delete_table
 
@@ -170,6 +170,34 @@ async def test_a_login_on_a_shared_layout_deletes_the_old_id_instead_of_leaving_
         assert await store.supersede(EXPRESS_ID, until=int(time.time()) + 60)
     assert await raw_item(dynamodb_endpoint, table, {"SessionID": {"S": EXPRESS_ID}}) == {}
     await delete_table(table, endpoint_url=dynamodb_endpoint)
+
+
+@pytest.mark.parametrize("codec", [OrjsonCodec(), JsonCodec()], ids=["orjson", "json"])
+async def test_half_an_emoji_saved_by_express_reads_as_the_replacement_character(
+    dynamodb_endpoint: str, codec: OrjsonCodec | JsonCodec
+) -> None:
+    # "🎉".slice(0, 1) is a valid JavaScript string; JSON.stringify writes it as the escape \ud83c.
+    table = await express_table(dynamodb_endpoint, "id")
+    sess = '{"cookie":{"originalMaxAge":600000,"httpOnly":true,"path":"/"},"name":"\\ud83c","user":"alice"}'
+    async with open_raw_client(dynamodb_endpoint) as client:
+        await client.put_item(
+            TableName=table,
+            Item={
+                "id": {"S": f"sess:{EXPRESS_ID}"},
+                "expires": {"N": f"{time.time() + 600:.3f}"},
+                "type": {"S": "connect-session"},
+                "sess": {"S": sess},
+            },
+        )
+    async with DynamoDBStore(table, endpoint_url=dynamodb_endpoint, layout="connect-dynamodb", codec=codec) as store:
+        record = await store.load(EXPRESS_ID)
+        assert record is not None and record.data == {"name": "\ufffd", "user": "alice"}
+        saved = await store.save(EXPRESS_ID, record.data, expires_at=record.expires_at + 60, previous=record)
+        assert saved is not None
+        assert await store.get(EXPRESS_ID) == {"name": "\ufffd", "user": "alice"}  # stored as valid Unicode now
+    stored = (await raw_item(dynamodb_endpoint, table, {"id": {"S": f"sess:{EXPRESS_ID}"}}))["sess"]["S"]
+    await delete_table(table, endpoint_url=dynamodb_endpoint)
+    assert json.loads(stored)["name"] == "\ufffd"
 
 
 def test_an_unknown_layout_names_the_presets() -> None:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import select
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,6 +33,7 @@ from .support import Browser, free_port, open_raw_client, stop_process
 
 SECRET = "express-and-ours-share-this-secret"
 APP = Path(__file__).resolve().parent / "interop" / "express_app.js"
+README = Path(__file__).resolve().parent.parent / "README.md"
 PRESETS = {"connect-dynamodb": "id", "express-dynamodb": "SessionID"}  # layout -> the table's hash key
 LIFETIME_SECONDS = 600
 SHORT_LIFETIME_SECONDS = 2
@@ -62,7 +65,7 @@ def start_express(*, endpoint: str, table: str, preset: str, lifetime_seconds: i
         "DYNAMODB_ENDPOINT": endpoint,
         "TABLE": table,
         "STORE": preset,
-        "SECRET": SECRET,
+        "SESSION_SECRET": SECRET,
         "MAX_AGE_MS": str(lifetime_seconds * 1000),
     }
     with log.open("w") as stderr:
@@ -85,26 +88,28 @@ def preset(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def run_cli(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    """``python -m tornado_dynasession ARGS`` as the README's recipe runs it, with ``DYNAMODB_ENDPOINT`` set."""
+    return subprocess.run(
+        [sys.executable, "-m", "tornado_dynasession", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DYNAMODB_ENDPOINT": endpoint},
+    )
+
+
 @pytest.fixture(scope="module")
 def table(preset: str, dynamodb_endpoint: str) -> Iterator[str]:
-    """A table as the preset's Node store expects it (a string hash key, nothing else), for this module."""
+    """The preset's table for this module, created as the README's recipe says: ``create-table --layout``."""
     name = f"express-interop-{uuid.uuid4().hex[:12]}"
-    hash_key = PRESETS[preset]
-
-    async def create() -> None:
-        async with open_raw_client(dynamodb_endpoint) as client:
-            await client.create_table(
-                TableName=name,
-                AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
+    created = run_cli("create-table", "--table", name, "--layout", preset, endpoint=dynamodb_endpoint)
+    assert created.returncode == 0, created.stderr
 
     async def delete() -> None:
         async with open_raw_client(dynamodb_endpoint) as client:
             await client.delete_table(TableName=name)
 
-    asyncio.run(create())
     yield name
     asyncio.run(delete())
 
@@ -305,3 +310,67 @@ async def test_ours_ends_a_session_idle_past_the_lifetime_express_last_gave_it(s
     read = await visit(sides.ours, "/read")
     assert read["new"] is True
     assert read["data"] == {}
+
+
+# -- a string JavaScript allows and Unicode does not -----------------------------------------------------------------
+
+
+async def test_half_an_emoji_saved_on_express_keeps_the_user_signed_in_on_both_sides(sides: Sides) -> None:
+    # "🎉".slice(0, 1) is a lone surrogate: ours reads it as U+FFFD, the replacement character.
+    await visit(sides.express, "/login?user=alice")
+    await visit(sides.express, "/set-half-emoji?key=name")
+    read = await visit(sides.ours, "/read")
+    assert read["new"] is False
+    assert read["data"] == {"user": "alice", "name": "\ufffd"}
+    await visit(sides.ours, "/set?key=theme&value=dark")  # saved again by ours: as U+FFFD
+    read = await visit(sides.express, "/read")
+    assert read["new"] is False
+    assert read["data"] == {"user": "alice", "name": "\ufffd", "theme": "dark"}
+
+
+# -- the tools and the README's recipe -------------------------------------------------------------------------------
+
+
+async def test_create_table_and_doctor_with_the_layout_find_the_table_express_wrote_healthy(
+    preset: str, table: str, dynamodb_endpoint: str, express_apps: dict[int, ExpressApp]
+) -> None:
+    express = Browser(express_apps[LIFETIME_SECONDS].base_url)
+    try:
+        await visit(express, "/login?user=alice")
+        await visit(express, "/set-half-emoji?key=name")
+    finally:
+        await express.close()
+    again = await asyncio.to_thread(
+        run_cli, "create-table", "--table", table, "--layout", preset, endpoint=dynamodb_endpoint
+    )
+    assert again.returncode == 0, again.stderr
+    assert "already exists with this key" in again.stdout
+    doctor = await asyncio.to_thread(
+        run_cli, "doctor", "--table", table, "--layout", preset, endpoint=dynamodb_endpoint
+    )
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert f"ok, in the {preset} layout" in doctor.stdout
+    assert "fix " not in doctor.stdout and "delete" not in doctor.stdout
+
+
+def normalized_call(text: str, opening: str) -> str:
+    """The argument text of the first ``opening(...)`` call in JavaScript ``text``, without comments or spaces."""
+    start = text.index(opening)
+    depth, end = 0, start + opening.index("(")
+    while True:
+        depth += {"(": 1, ")": -1}.get(text[end], 0)
+        if depth == 0:
+            break
+        end += 1
+    code = re.sub(r"//[^\n]*", "", text[start : end + 1])
+    return re.sub(r"\s+", "", code)
+
+
+def test_the_readme_recipe_configures_express_as_the_tested_app_does() -> None:
+    readme = README.read_text(encoding="utf-8")
+    section = readme[readme.index("## Sharing sessions with an Express app") :]
+    recipe = section[section.index("```js") : section.index("```", section.index("```js") + 5)]
+    app = APP.read_text(encoding="utf-8")
+    for opening in ("new DynamoDBClient(", "session({"):
+        assert normalized_call(recipe, opening) == normalized_call(app, opening), opening
+    assert "create-table --table sessions --layout connect-dynamodb" in section

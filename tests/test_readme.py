@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -34,9 +35,10 @@ from tornado.testing import bind_unused_port
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession.tables import create_table, delete_table
 
-from .support import stop_process
+from .support import free_port, stop_process
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
 FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w+-]*)[ \t]*$")
 TABLE = "sessions"  # the table name the README's examples hard-code
 START_TIMEOUT = 30.0  # seconds for an example server to answer on its port
@@ -52,8 +54,9 @@ class Block:
     fragment: bool
 
 
-def python_blocks(text: str) -> list[Block]:
-    """The ```python blocks of a Markdown text, in order. Fences may be indented (inside list items)."""
+def python_blocks(text: str, language: str = "python") -> list[Block]:
+    """The ```python blocks (or those of another ``language``) of a Markdown text, in order. Fences may be indented
+    (inside list items)."""
     blocks: list[Block] = []
     lines = text.splitlines()
     previous = ""  # the last non-blank line outside a block, for the fragment mark
@@ -73,7 +76,7 @@ def python_blocks(text: str) -> list[Block]:
             body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
             i += 1
         assert i < len(lines), f"README.md:{start}: unclosed code fence"
-        if lang == "python":
+        if lang == language:
             blocks.append(Block("\n".join(body) + "\n", start, previous == "<!-- fragment -->"))
         previous = ""
         i += 1
@@ -81,13 +84,19 @@ def python_blocks(text: str) -> list[Block]:
 
 
 BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+SHELL_BLOCKS = python_blocks(README.read_text(encoding="utf-8"), "sh")
 
 
-def block(marker: str) -> Block:
-    """The one README block that contains ``marker``."""
-    found = [b for b in BLOCKS if marker in b.code]
-    assert len(found) == 1, f"expected one ```python block of README.md containing {marker!r}, found {len(found)}"
+def block(marker: str, blocks: list[Block] = BLOCKS, language: str = "python") -> Block:
+    """The one README block (```python unless told) that contains ``marker``."""
+    found = [b for b in blocks if marker in b.code]
+    assert len(found) == 1, f"expected one ```{language} block of README.md containing {marker!r}, found {len(found)}"
     return found[0]
+
+
+def shell_block(marker: str) -> Block:
+    """The one ```sh block of the README that contains ``marker``."""
+    return block(marker, SHELL_BLOCKS, "sh")
 
 
 TORNADO = 'self.write(f"visits: '
@@ -99,6 +108,7 @@ PREPARE = "async def prepare("
 PYTEST = "dynamodb_table"
 FASTAPI = "app.add_middleware(SessionMiddleware"
 AIOHTTP = "tornado_dynasession.aiohttp_web import"
+CURL = "curl -s -b jar -c jar"  # the README's curl session against the Tornado example
 
 
 def program_env(endpoint: str) -> dict[str, str]:
@@ -127,8 +137,9 @@ def port_answers(port: int) -> bool:
 
 
 @contextmanager
-def serving(code: str, port: int, tmp_path: Path, endpoint: str) -> Iterator[None]:
-    """Run ``code`` as ``app.py`` until it answers on ``port``; terminate it afterwards."""
+def serving(code: str, port: int, tmp_path: Path, endpoint: str) -> Iterator[Path]:
+    """Run ``code`` as ``app.py``, with ``PORT`` set to ``port``, until it answers there; terminate it afterwards.
+    Yields the path of its output."""
     if port_answers(port):
         pytest.fail(f"port {port} is already in use on this machine: the README example listens there; free it")
     script = tmp_path / "app.py"
@@ -136,7 +147,11 @@ def serving(code: str, port: int, tmp_path: Path, endpoint: str) -> Iterator[Non
     log_path = tmp_path / "app.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, script.name], cwd=tmp_path, env=program_env(endpoint), stdout=log, stderr=log
+            [sys.executable, script.name],
+            cwd=tmp_path,
+            env={**program_env(endpoint), "PORT": str(port)},
+            stdout=log,
+            stderr=log,
         )
         try:
             deadline = time.monotonic() + START_TIMEOUT
@@ -148,7 +163,7 @@ def serving(code: str, port: int, tmp_path: Path, endpoint: str) -> Iterator[Non
                         f"the example did not answer on port {port} in {START_TIMEOUT}s:\n{log_path.read_text()}"
                     )
                 time.sleep(0.1)
-            yield
+            yield log_path
         finally:
             stop_process(process)
 
@@ -203,11 +218,32 @@ def test_observability_example_prints_spans_without_the_session_id(
     assert "an-example-session-id" not in result.stdout
 
 
-def test_tornado_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:
-    with serving(block(TORNADO).code, 8888, tmp_path, dynamodb_endpoint):
-        status, body, cookie = get("http://127.0.0.1:8888/")
+def test_tornado_example_serves_on_the_port_it_prints(
+    dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    with serving(block(TORNADO).code, port, tmp_path, dynamodb_endpoint) as log:
+        status, body, cookie = get(f"http://127.0.0.1:{port}/")
+        printed = log.read_text()
+    assert f"serving on http://127.0.0.1:{port}\n" in printed
     assert (status, body) == (200, "visits: 1")
     assert cookie and cookie.startswith("session=")
+
+
+def test_the_curl_session_against_the_tornado_example_answers_as_its_comments_say(
+    dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    lines = [line for line in shell_block(CURL).code.splitlines() if line.strip()]
+    assert len(lines) == 4
+    with serving(block(TORNADO).code, port, tmp_path, dynamodb_endpoint):
+        for line in lines:
+            command, expected = line.split("#", 1)
+            command = command.replace("127.0.0.1:8888", f"127.0.0.1:{port}")  # the example's PORT, in this test
+            result = subprocess.run(
+                ["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True, timeout=RUN_TIMEOUT
+            )
+            assert (result.returncode, result.stdout) == (0, expected.strip()), (line, result.stderr)
 
 
 def test_sign_out_everywhere_example_lists_devices_and_ends_the_others(
@@ -236,10 +272,15 @@ def test_sign_out_everywhere_example_lists_devices_and_ends_the_others(
         assert [device["this"] for device in call(laptop, "/devices")["sessions"]] == [True]
 
 
-def test_sanic_example_serves(dynamodb_endpoint: str, sessions_table: str, tmp_path: Path) -> None:
-    with serving(block(SANIC).code, 8000, tmp_path, dynamodb_endpoint):
-        status, body, cookie = get("http://127.0.0.1:8000/")
-        health = get("http://127.0.0.1:8000/health")
+def test_sanic_example_serves_on_the_port_it_prints(
+    dynamodb_endpoint: str, sessions_table: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    with serving(block(SANIC).code, port, tmp_path, dynamodb_endpoint) as log:
+        status, body, cookie = get(f"http://127.0.0.1:{port}/")
+        health = get(f"http://127.0.0.1:{port}/health")
+        printed = log.read_text()
+    assert f"serving on http://127.0.0.1:{port}\n" in printed
     assert (status, body) == (200, "visits: 1")
     assert cookie and cookie.startswith("session=")
     assert health == (200, "ok", None)
@@ -291,3 +332,71 @@ def test_pytest_example_passes(dynamodb_endpoint: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+    assert "asyncio_default_fixture_loop_scope" not in result.stdout + result.stderr  # the plugin hides the notice
+
+
+# -- Install: the commands run in a new virtual environment, on a copy of the clone --------------------------------
+
+INSTALL_TIMEOUT = 900.0  # seconds for the whole install test: pip downloads, builds the wheel, installs it
+
+
+def section_blocks(heading: str, blocks: list[Block]) -> list[Block]:
+    """The blocks under the README's ``heading`` (up to the next heading of its level)."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = lines.index(heading)
+    level = heading.split(" ", 1)[0] + " "
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith(level)), len(lines))
+    return [b for b in blocks if start < b.line <= end]
+
+
+def copy_of_the_clone(destination: Path) -> Path:
+    """The files of this clone as git sees them (tracked, and new ones not ignored), copied to ``destination``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the work tree is left out
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def run_commands(code: str, cwd: Path, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        ["bash", "-e", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT
+    )
+    assert result.returncode == 0, f"{code}\n{result.stdout}\n{result.stderr}"
+
+
+def imported_from(python: Path, cwd: Path) -> Path:
+    """Where ``python`` imports the package from (with Sanic's extra: importing the Sanic adapter)."""
+    code = "import tornado_dynasession.sanic, tornado_dynasession; print(tornado_dynasession.__file__)"
+    result = subprocess.run([str(python), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip()).resolve()
+
+
+@pytest.mark.timeout(INSTALL_TIMEOUT)
+def test_the_install_commands_install_from_the_clone_and_from_a_built_wheel(tmp_path: Path) -> None:
+    editable, wheel = section_blocks("## Install", SHELL_BLOCKS)
+    clone = copy_of_the_clone(tmp_path / "clone")
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=RUN_TIMEOUT)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTEST_ADDOPTS")}
+    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", VIRTUAL_ENV=str(venv))
+    elsewhere = tmp_path / "elsewhere"  # not the clone, so that only the installed package can be imported
+    elsewhere.mkdir()
+
+    run_commands(editable.code, clone, env)
+    assert imported_from(venv / "bin" / "python", elsewhere).is_relative_to(clone.resolve())
+
+    # The two ways are alternatives: the same environment serves both (for the dependencies' download time), with
+    # the editable install removed first, as pip would otherwise find the requirement already met.
+    run_commands("python -m pip uninstall --yes tornado_dynasession", clone, env)
+    run_commands(wheel.code, clone, env)
+    installed = imported_from(venv / "bin" / "python", elsewhere)
+    assert installed.is_relative_to(venv.resolve()) and "site-packages" in installed.parts

@@ -1,6 +1,7 @@
 """The command line.
 
-``python -m tornado_dynasession create-table --table NAME [...]``: create the session table.
+``python -m tornado_dynasession create-table --table NAME [--layout connect-dynamodb|express-dynamodb] [...]``:
+create the session table.
 ``python -m tornado_dynasession local [--port N] [--table NAME] [--path DIR]``: run DynamoDB locally.
 ``python -m tornado_dynasession doctor --table NAME [...]``: check a session table's health (exit 1: a fix is due).
 ``python -m tornado_dynasession sessions list|revoke --table NAME --user ID``: a user's sessions; sign them out.
@@ -24,7 +25,7 @@ from typing import NoReturn
 from .cli_errors import FAILURE, USAGE, CliError, check_endpoint, report
 from .doctor import diagnose, summary
 from .local import DYNALITE_VERSION, DynaliteServer, LocalServer, LocalServerError, MotoServer, find_dynalite
-from .store import DynamoDBStore, endpoint_from_env
+from .store import LAYOUTS, DynamoDBStore, endpoint_from_env
 from .tables import TableSetup, create_table
 
 LOCAL_PORT = 8001
@@ -38,6 +39,11 @@ dynalite, moto's server (pip install "tornado_dynasession[local]"; in memory onl
 The default port is {LOCAL_PORT}, not 8000: 8000 is Sanic's default port (and a common one for dev servers),
 so the app and its database would collide.
 """
+
+LAYOUT_HELP = (
+    "the table an express-session store writes, as DynamoDBStore(layout=...): connect-dynamodb (hash key id, TTL "
+    "on expires) or express-dynamodb (hash key SessionID, TTL on Expires)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,10 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser(
-        "create-table", help="create an on-demand session table, wait for ACTIVE, enable TTL on Expires"
+        "create-table", help="create an on-demand session table, wait for ACTIVE, enable TTL on its expiry attribute"
     )
     create.add_argument("--table", required=True, help="table name")
-    create.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
+    create.add_argument("--hash-key", default=None, help="hash key attribute (type S); default SessionID")
+    create.add_argument("--layout", choices=sorted(LAYOUTS), default=None, help=LAYOUT_HELP)
     create.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
     create.add_argument("--region", default=None, help="AWS region")
     create.add_argument(
@@ -88,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--region", default=None, help="AWS region")
     doctor = commands.add_parser("doctor", help="check a session table: each line ok, or the cause and the fix")
     doctor.add_argument("--table", required=True, help="table name")
-    doctor.add_argument("--hash-key", default="SessionID", help="hash key attribute (type S); default SessionID")
+    doctor.add_argument("--hash-key", default=None, help="hash key attribute (type S); default SessionID")
+    doctor.add_argument("--layout", choices=sorted(LAYOUTS), default=None, help=LAYOUT_HELP)
     doctor.add_argument("--user-index", default=None, metavar="NAME", help="also check this per-user index")
     doctor.add_argument("--endpoint-url", default=None, help="DynamoDB endpoint; default $DYNAMODB_ENDPOINT, then AWS")
     doctor.add_argument("--region", default=None, help="AWS region")
@@ -147,17 +155,32 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _names(args: argparse.Namespace) -> tuple[str, str]:
+    """The hash key and the expiry attribute that ``--layout`` and ``--hash-key`` name."""
+    if args.layout is None:
+        return args.hash_key or "SessionID", "Expires"
+    layout = LAYOUTS[args.layout]
+    if args.hash_key not in (None, layout.hash_key):
+        raise CliError(
+            f"--hash-key {args.hash_key} contradicts --layout {layout.name}, whose hash key is {layout.hash_key}: "
+            "drop --hash-key"
+        )
+    return layout.hash_key, layout.expires
+
+
 def _create_table(args: argparse.Namespace) -> int:
+    hash_key, expires_attribute = _names(args)
     setup = asyncio.run(
         create_table(
             args.table,
-            hash_key=args.hash_key,
+            hash_key=hash_key,
+            expires_attribute=expires_attribute,
             endpoint_url=args.endpoint_url,
             region_name=args.region,
             user_index=args.user_index,
         )
     )
-    _print_setup(setup)
+    _print_setup(setup, expires_attribute)
     return 0
 
 
@@ -197,10 +220,12 @@ def _utc(epoch_seconds: int) -> str:
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    hash_key, _ = _names(args)
     checks = asyncio.run(
         diagnose(
             args.table,
-            hash_key=args.hash_key,
+            hash_key=hash_key,
+            layout=args.layout,
             user_index=args.user_index,
             endpoint_url=args.endpoint_url,
             region_name=args.region,
@@ -210,12 +235,15 @@ def _doctor(args: argparse.Namespace) -> int:
     return FAILURE if any(check.status == "fix" for check in checks) else 0
 
 
-def _print_setup(setup: TableSetup) -> None:
+def _print_setup(setup: TableSetup, expires_attribute: str = "Expires") -> None:
     print(f"table {setup.table!r}: {'created' if setup.created else 'already exists with this key'}, ACTIVE")
     if setup.ttl == "unsupported":
-        print("TTL: this server has no TTL API; expired items are still never served (the store checks Expires)")
+        print(
+            "TTL: this server has no TTL API; expired items are still never served "
+            f"(the store checks {expires_attribute})"
+        )
     else:
-        print(f"TTL on Expires: {setup.ttl}")
+        print(f"TTL on {expires_attribute}: {setup.ttl}")
     if setup.user_index is not None:
         print(f"user index: {setup.user_index}, ACTIVE")
 

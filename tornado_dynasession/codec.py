@@ -54,8 +54,10 @@ class Codec(Protocol):
     tuples and sets, bytes, datetimes, Decimal, UUID, enums, dataclasses, and subclasses of the types above
     (an ``IntEnum`` or an ``OrderedDict`` would read back as a plain int or dict). Decoding is not checked
     value by value (it runs on every request); both codecs read JSON text as orjson does, so that what one reads
-    the other reads too: ``NaN``, infinities and lone surrogates are invalid JSON, and an integer beyond the
-    64-bit ranges reads as a float.
+    the other reads too: ``NaN`` and infinities are invalid JSON, and an integer beyond the 64-bit ranges reads as
+    a float. One exception to orjson: a lone surrogate (half of a character such as an emoji, which a JavaScript
+    string may hold and ``JSON.stringify`` writes as an escape such as ``\\ud83c``) reads as U+FFFD, the
+    replacement character, so that a session an Express app saved still reads; saved again, it stores U+FFFD.
     """
 
     def encode(self, data: Mapping[str, Any]) -> str | bytes:
@@ -255,18 +257,49 @@ def _int_as_orjson_reads_it(text: str) -> int | float:
     return number if _INT_MIN <= number <= _INT_MAX else float(number)
 
 
+def _replace_lone_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by U+FFFD; a surrogate pair held as two code points is joined."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _valid_unicode(value: Any) -> Any:
+    """``value`` (as :mod:`json` read it) with every lone surrogate in its strings and keys replaced by U+FFFD."""
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() or _surrogate_at(value) < 0 else _replace_lone_surrogates(value)
+    if kind is list:
+        return [_valid_unicode(item) for item in value]
+    if kind is dict:
+        return {_valid_unicode(key): _valid_unicode(item) for key, item in value.items()}
+    return value
+
+
+def _may_hold_lone_surrogate(raw: str | bytes) -> bool:
+    """Whether JSON text can hold a lone surrogate: as an escape (``\\ud83c``), or as a code point of a str."""
+    if isinstance(raw, bytes):
+        return b"\\u" in raw  # UTF-8 cannot carry a surrogate, so only an escape can make one
+    return "\\u" in raw or (not raw.isascii() and _surrogate_at(raw) >= 0)
+
+
 def _json_loads(raw: str | bytes) -> dict[str, Any]:
-    """Parse JSON text with :mod:`json` exactly as orjson would: the same texts refused, the same values read."""
+    """Parse JSON text with :mod:`json` exactly as orjson would: the same texts refused, the same values read.
+
+    Except for lone surrogates, which orjson refuses: JavaScript strings may hold them (``"🎉".slice(0, 1)``), and
+    ``JSON.stringify`` writes them as escapes, so a session an Express app saved can contain one. Each is read as
+    U+FFFD, the replacement character, so that the session reads (and is stored as valid Unicode when saved again).
+    """
     try:
-        # Strict UTF-8 like orjson: json.loads would also take UTF-16 and UTF-32 bytes, and skip a BOM.
-        text = raw.encode().decode() if isinstance(raw, str) else raw.decode()  # a lone surrogate fails here
+        if isinstance(raw, str):
+            text = _replace_lone_surrogates(raw) if not raw.isascii() and _surrogate_at(raw) >= 0 else raw
+        else:  # strict UTF-8 like orjson: json.loads would also take UTF-16 and UTF-32 bytes, and skip a BOM
+            text = raw.decode()
         value = json.loads(
             text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_int_as_orjson_reads_it
         )
-        if "\\u" in text:  # an escape can make a lone surrogate, which orjson refuses to read
-            json.dumps(value, ensure_ascii=False).encode()
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, UnicodeEncodeError, JSONDecodeError
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError, JSONDecodeError
         raise CodecError(f"stored session is not valid JSON: {exc}") from exc
+    if "\\u" in text:  # an escape can make a lone surrogate
+        value = _valid_unicode(value)
     return _require_dict(value)
 
 
@@ -275,7 +308,8 @@ class OrjsonCodec:
 
     Stores exactly what :class:`Codec` describes (dicts with str keys, lists, str, int from -2**63 to 2**64 - 1,
     finite float, bool, None; at most 254 levels deep) and raises :class:`CodecError` naming the path of
-    anything else. Reads and writes what :class:`JsonCodec` does.
+    anything else. Reads and writes what :class:`JsonCodec` does. Reads a lone surrogate as U+FFFD (see
+    :class:`Codec`), on a slower path taken only for a text orjson refuses.
     """
 
     __slots__ = ()
@@ -289,6 +323,8 @@ class OrjsonCodec:
         try:
             return _require_dict(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
+            if _may_hold_lone_surrogate(raw):  # the slow path, only for what orjson refuses
+                return _json_loads(raw)
             raise CodecError(f"stored session is not valid JSON: {exc}") from exc
 
 
@@ -297,7 +333,8 @@ class JsonCodec:
 
     Follows the same rule as :class:`OrjsonCodec` (see :class:`Codec`): the same values are stored and refused,
     with the same errors, and each reads what the other writes. The text is the same too, except that some
-    floats are spelled differently (``1e-07`` here, ``1e-7`` by orjson); they read back as the same float.
+    floats are spelled differently (``1e-07`` here, ``1e-7`` by orjson); they read back as the same float. Reads a
+    lone surrogate as U+FFFD, as :class:`OrjsonCodec` does.
     """
 
     __slots__ = ()

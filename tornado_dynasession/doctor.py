@@ -3,7 +3,9 @@
 The checks, in order: the server answers, the table exists, is ACTIVE, has the session key schema (these four gate
 the rest: when one fails, the others are skipped), TTL on ``Expires``, billing mode, a sample of items, and the
 per-user index when one is named. Nothing is written: the TTL API probe (see :func:`_has_ttl_api`) names a table
-that cannot exist.
+that cannot exist. With a ``layout`` (a table shared with an express-session store), the key, the TTL attribute and
+the items are checked by that layout's names. The items are judged by the store's own rules
+(:mod:`tornado_dynasession.items`), so an item the store reads is never called broken.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from .backends import AttributeNames
-from .backends._expressions import number_from_wire
 from .backends.aiobotocore import map_client_error
+from .backends.wire import item_from_wire
 from .cli_errors import FAILURE, report
 from .errors import ConfigurationError
-from .store import MAX_LIFETIME_SECONDS, endpoint_from_env
+from .items import ItemFault, item_fault
+from .store import LAYOUTS, Layout, endpoint_from_env
 from .tables import is_unknown_operation, open_admin_client
 
 if TYPE_CHECKING:
@@ -65,9 +68,13 @@ class _Target:
     endpoint_url: str | None  # as passed; None means $DYNAMODB_ENDPOINT or AWS
     region_name: str | None
     where: str | None  # the endpoint actually used
+    layout: Layout | None = None
 
     def create_table_command(self, *, with_index: bool = True) -> str:
-        options = f" --hash-key {self.hash_key}" if self.hash_key != _DEFAULTS.hash_key else ""
+        if self.layout is not None:
+            options = f" --layout {self.layout.name}"
+        else:
+            options = f" --hash-key {self.hash_key}" if self.hash_key != _DEFAULTS.hash_key else ""
         if with_index and self.user_index:
             options += f" --user-index {self.user_index}"
         return f"{_CLI} create-table --table {self.table}{options}{self.connection_options(self.endpoint_url)}"
@@ -99,15 +106,21 @@ async def diagnose(
     session_attribute: str = _DEFAULTS.session,
     user_attribute: str = _DEFAULTS.user,
     sample_size: int = 25,
+    layout: Layout | str | None = None,
 ) -> list[Check]:
     """Check ``table`` and return the checklist, in order; read-only.
 
     ``endpoint_url`` defaults to ``$DYNAMODB_ENDPOINT``, then AWS. ``sample_size`` is the ``Limit`` of the one
-    Scan that samples items. Raises :class:`~tornado_dynasession.errors.ConfigurationError` for a missing region
+    Scan that samples items. ``layout`` (``"connect-dynamodb"``, ``"express-dynamodb"`` or a
+    :class:`~tornado_dynasession.store.Layout`), as given to the store, sets ``hash_key``, ``expires_attribute``
+    and ``session_attribute``. Raises :class:`~tornado_dynasession.errors.ConfigurationError` for a missing region
     or missing credentials; every other failure is a ``fix`` line.
     """
+    layout = resolve_layout(layout)
+    if layout is not None:
+        hash_key, expires_attribute, session_attribute = layout.hash_key, layout.expires, layout.session
     where = endpoint_url or endpoint_from_env()
-    target = _Target(table, hash_key, user_index, endpoint_url, region_name, where)
+    target = _Target(table, hash_key, user_index, endpoint_url, region_name, where, layout)
     async with AsyncExitStack() as stack:
         try:
             client = await open_admin_client(stack, where, region_name)
@@ -140,6 +153,15 @@ async def diagnose(
         if user_index is not None:
             checks.append(_user_index(description, target, user_attribute, expires_attribute))
         return checks
+
+
+def resolve_layout(layout: Layout | str | None) -> Layout | None:
+    """A layout given by name (one of :data:`~tornado_dynasession.store.LAYOUTS`) as its :class:`Layout`."""
+    if isinstance(layout, str):
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(map(repr, LAYOUTS))} or a Layout, got {layout!r}")
+        return LAYOUTS[layout]
+    return layout
 
 
 def _skipped(reason: str) -> Check:
@@ -177,7 +199,13 @@ def _key_schema(description: Mapping[str, Any], target: _Target) -> Check:
         return Check("key", "ok", f"key: a single hash key {target.hash_key!r} of type S")
     has = _describe_keys(keys, description)
     other = keys[0]["AttributeName"] if len(keys) == 1 else None
-    if other is not None and _is_single_hash_key(keys, description, other):
+    presets = [layout.name for layout in LAYOUTS.values() if layout.hash_key == other and layout != target.layout]
+    if other is not None and _is_single_hash_key(keys, description, other) and presets:
+        fix = (
+            f"if {presets[0]} (Node) writes this table, pass --layout {presets[0]} (and layout={presets[0]!r} to "
+            f"DynamoDBStore); else pass --hash-key {other} (and hash_key={other!r} to DynamoDBStore)"
+        )
+    elif other is not None and _is_single_hash_key(keys, description, other):
         fix = f"pass --hash-key {other} (and hash_key={other!r} to DynamoDBStore)"
     else:
         fix = f"use another table ({_CLI} create-table --table NEW_NAME creates one)"
@@ -250,33 +278,49 @@ def _wire_type(value: object) -> str:
 _Problem = tuple[Literal["info", "fix"], str, str]
 """What is wrong with an item: status, label ("with Expires in milliseconds"), and cause and fix."""
 
+_NEVER = "the store never serves them and TTL never deletes them: fix what writes them, then delete these items"
+_UNSERVED = "the store never serves them (TTL deletes them when they expire): fix what writes them"
 
-def _item_problem(item: Mapping[str, Any], names: AttributeNames, now: float) -> _Problem | None:
-    """The first problem with one item's layout, or None when the store can serve it (or it is a tombstone)."""
-    never = "the store never serves them and TTL never deletes them: fix what writes them, then delete these items"
-    unserved = "the store never serves them (TTL deletes them when they expire): fix what writes them"
-    text = item.get(names.expires, {}).get("N")
-    expires = number_from_wire(text) if isinstance(text, str) else None
-    if expires is None or isinstance(expires, str) or expires < 0:
-        return "fix", f"without {names.expires} as a number of epoch seconds", never
-    if expires > now + MAX_LIFETIME_SECONDS + 1:  # + 1: writers round Expires up to a whole second
-        if expires / 1000 <= now + MAX_LIFETIME_SECONDS + 1:
+
+def _item_problem(wire: Mapping[str, Any], target: _Target, names: AttributeNames, now: float) -> _Problem | None:
+    """The first problem with one item (in DynamoDB's wire form), or None when the store can serve it."""
+    item = item_from_wire(wire) or {}
+    fault = item_fault(item, names, now)
+    if fault is not None:
+        preset = next(
+            (p for p in LAYOUTS.values() if p.hash_key in item and item_fault(item, _names_of(p), now) is None), None
+        )
+        if preset is not None and preset != target.layout:  # a live session of a Node store: never delete it
+            return (
+                "fix",
+                f"in the {preset.name} layout (written by the Node store)",
+                f"the store reads them with layout={preset.name!r}: pass that to DynamoDBStore, and --layout "
+                f"{preset.name} to doctor and create-table",
+            )
+        label = fault.describe(names)
+        if fault is ItemFault.SESSION_TYPE:
+            label = f"with {names.session} of type {_wire_type(wire.get(names.session))}"
+            return "fix", label, f"{_UNSERVED} ({names.session} must be S or B)"
+        if fault is ItemFault.NO_SESSION:
+            return "fix", label, _UNSERVED
+        if fault is ItemFault.EXPIRES_IN_MILLISECONDS:
             writer = (
                 "not this library, which refuses such values; most likely code using Date.now() or currentTimeMillis()"
             )
-            return "fix", f"with {names.expires} in milliseconds", f"{never} (the writer: {writer})"
-        return "fix", f"with {names.expires} more than ten years ahead", never
-    if names.session not in item:
-        if _wire_type(item.get(names.superseded)) == "N":
-            return None  # a login tombstone: Expires and Superseded, no Session
-        return "fix", f"without {names.session} (and not a login tombstone)", unserved
-    session_type = _wire_type(item[names.session])
-    if session_type not in ("S", "B"):
-        return "fix", f"with {names.session} of type {session_type}", f"{unserved} ({names.session} must be S or B)"
-    if isinstance(expires, float):
+            return "fix", label, f"{_NEVER} (the writer: {writer})"
+        return "fix", label, _NEVER
+    layout = target.layout
+    if layout is not None and layout.key_prefix and not str(item.get(names.hash_key, "")).startswith(layout.key_prefix):
+        why = f"not sessions of {layout.name}, which keys each as {layout.key_prefix}<id>: the store never reads them"
+        return "info", f"without the {layout.key_prefix!r} key prefix", why
+    if layout is None and isinstance(item.get(names.expires), float):
         why = "written by the Node connect-dynamodb store; the store reads them, rounded down to the second"
         return "info", f"with a fractional {names.expires}", why
     return None
+
+
+def _names_of(layout: Layout) -> AttributeNames:
+    return AttributeNames(hash_key=layout.hash_key, expires=layout.expires, session=layout.session)
 
 
 async def _sample(client: DynamoDBClient, target: _Target, names: AttributeNames, size: int) -> list[Check]:
@@ -289,14 +333,15 @@ async def _sample(client: DynamoDBClient, target: _Target, names: AttributeNames
     now = time.time()
     problems: dict[_Problem, list[str]] = {}
     for item in items:
-        problem = _item_problem(item, names, now)
+        problem = _item_problem(item, target, names, now)
         if problem is not None:
             key = str(item.get(names.hash_key, {}).get("S", "?"))
             problems.setdefault(problem, []).append(key[:8] + "…")
     fine = len(items) - sum(len(keys) for keys in problems.values())
     head = f"{len(items)} item{'s' if len(items) > 1 else ''} sampled (one Scan, Limit {size}): {fine} ok"
+    where = f"in the {target.layout.name} layout" if target.layout is not None else "in the session layout"
     if not problems:
-        return [Check("items", "ok", f"{head}, in the session layout")]
+        return [Check("items", "ok", f"{head}, {where}")]
     return [
         Check("items", status, f"{head}, {len(keys)} {label} ({_keys(keys)}): {advice}")
         for (status, label, advice), keys in sorted(problems.items(), key=lambda problem: problem[0][0] != "fix")

@@ -59,6 +59,8 @@ from .errors import (
     StoreUnavailableError,
 )
 from .express import express_cookie_object
+from .items import MAX_LIFETIME_SECONDS as MAX_LIFETIME_SECONDS  # re-exported: the adapters' and tests' import
+from .items import expires_fault, is_live_expiry, is_tombstone, session_fault
 from .telemetry import StoreTelemetry, Telemetry, telemetry_for, traced
 
 if TYPE_CHECKING:
@@ -84,9 +86,6 @@ DEFAULT_MAX_AGE_SECONDS = 300
 
 MAX_ITEM_BYTES = 400 * 1024
 """DynamoDB's item size limit, attribute names included."""
-
-MAX_LIFETIME_SECONDS = 10 * 366 * 86400
-"""An ``Expires`` further ahead than this is corrupt (most likely written in milliseconds) and is never served."""
 
 
 MAX_LABEL_CHARACTERS = 512
@@ -532,24 +531,21 @@ class DynamoDBStore:
     def _record_from_item(self, item: Item, sid: str) -> SessionRecord | Absence:
         names = self.names
         stored_expiry = item.get(names.expires)
-        if type(stored_expiry) is int:
-            expires_at = stored_expiry
-        elif type(stored_expiry) is float:  # fractional seconds, as the Node connect-dynamodb store writes them
-            expires_at = math.floor(stored_expiry)
-        else:
-            return self._corrupt(sid, f"{names.expires} is missing or not a number: {stored_expiry!r:.40}")
-        if expires_at < 0:
-            return self._corrupt(sid, f"{names.expires}={stored_expiry} is negative")
         now = time.time()
+        fault = expires_fault(stored_expiry, now)  # the item rules live in items.py, shared with doctor
+        if fault is not None:
+            return self._corrupt(sid, f"an item {fault.describe(names)} ({names.expires}={stored_expiry!r:.40})")
+        assert isinstance(stored_expiry, (int, float))
         if stored_expiry <= now:
             return Absence.EXPIRED
-        if expires_at > now + MAX_LIFETIME_SECONDS + 1:  # + 1: writers round Expires up to a whole second
-            return self._corrupt(sid, f"{names.expires}={stored_expiry} is implausibly far ahead (milliseconds?)")
-        if names.superseded in item and names.session not in item:
+        if is_tombstone(item, names):
             return Absence.SUPERSEDED
-        raw = item.get(names.session)
-        if not isinstance(raw, (str, bytes)):
-            return self._corrupt(sid, f"{names.session} is missing or neither a string nor binary")
+        fault = session_fault(item, names)
+        if fault is not None:
+            return self._corrupt(sid, f"an item {fault.describe(names)}")
+        raw = item[names.session]
+        assert isinstance(raw, (str, bytes))
+        expires_at = math.floor(stored_expiry)  # fractional seconds, as the Node connect-dynamodb store writes them
         try:
             data = self._decode(item, raw)
         except CodecError as exc:
@@ -823,7 +819,7 @@ class DynamoDBStore:
         sessions = []
         for item in items:
             expires, created, label = item.get(names.expires), item.get(names.created), item.get(names.label)
-            if item.get(names.user) != user_key or not self._live_expiry(expires, now):
+            if item.get(names.user) != user_key or not is_live_expiry(expires, now):
                 continue
             assert isinstance(expires, (int, float))
             sessions.append(
@@ -878,7 +874,7 @@ class DynamoDBStore:
     async def _remove_live(self, backend: Backend, key: str, user_key: str | None, now: float) -> bool:
         """One DeleteItem (of ``user_key``'s session only, when given); whether it ended a live session."""
         old = await backend.remove(key, user_key=user_key)
-        return old is not None and self.names.session in old and self._live_expiry(old.get(self.names.expires), now)
+        return old is not None and self.names.session in old and is_live_expiry(old.get(self.names.expires), now)
 
     async def _user_keys(self, backend: Backend, index: str, user_key: str) -> list[str]:
         keys: list[str] = []
@@ -896,9 +892,3 @@ class DynamoDBStore:
             keys.extend(page)
             if start is None:
                 return keys
-
-    @staticmethod
-    def _live_expiry(expires: object, now: float) -> bool:
-        if isinstance(expires, bool) or not isinstance(expires, (int, float)):
-            return False
-        return now < expires <= now + MAX_LIFETIME_SECONDS + 1

@@ -8,12 +8,13 @@
  *   DYNAMODB_ENDPOINT  the DynamoDB endpoint URL (dynalite in the tests)
  *   TABLE              the session table; it must exist
  *   STORE              "connect-dynamodb" or "express-dynamodb"
- *   SECRET             express-session's secret (signs the connect.sid cookie)
+ *   SESSION_SECRET     express-session's secret (signs the connect.sid cookie)
  *   MAX_AGE_MS         the cookie's maxAge in milliseconds: the session's lifetime
  *
  * Routes (all GET, all answer JSON; the session data never includes express's `cookie` object):
  *   /login?user=U        regenerate, then user = U: {"data": {...}}
  *   /set?key=K&value=V   one assignment: {"data": {...}}
+ *   /set-half-emoji?key=K  K = "🎉".slice(0, 1), a lone surrogate (valid in JavaScript, not in Unicode): {"data": {...}}
  *   /read                {"new": whether no stored session was loaded for this request, "data": {...}}
  *   /logout              destroy, clear the cookie: {"ok": true}
  *   /health              "ok" (no session)
@@ -34,16 +35,19 @@ function required(name) {
   return value;
 }
 
+required("DYNAMODB_ENDPOINT");
+required("SESSION_SECRET");
 const port = Number(required("PORT"));
 const table = required("TABLE");
 const storeName = required("STORE");
 const maxAgeMs = Number(required("MAX_AGE_MS"));
 
+// The README's Express recipe ("Sharing sessions with an Express app") is this file's client and session
+// configuration, line for line: tests/test_express_interop.py checks it.
 const client = new DynamoDBClient({
-  endpoint: required("DYNAMODB_ENDPOINT"),
+  endpoint: process.env.DYNAMODB_ENDPOINT, // a local server; leave it out on AWS
   region: "us-east-1",
-  credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  maxAttempts: 1,
+  credentials: { accessKeyId: "local", secretAccessKey: "local" }, // local servers check none; leave it out on AWS
 });
 
 function makeStore() {
@@ -75,13 +79,13 @@ app.get("/health", (req, res) => {
 
 app.use(
   session({
-    secret: required("SECRET"),
+    secret: process.env.SESSION_SECRET, // the Python side's cookie_secret (Tornado) or secret (Sanic)
     name: "connect.sid",
     store,
-    resave: false,
-    saveUninitialized: false,
-    rolling: false,
-    cookie: { maxAge: maxAgeMs, httpOnly: true, path: "/", sameSite: "lax" },
+    resave: false, // save only a changed session: the Python side slides the expiry on every read
+    saveUninitialized: false, // store no empty session
+    rolling: false, // send the cookie when the session changes, not on every response
+    cookie: { maxAge: maxAgeMs, httpOnly: true, path: "/", sameSite: "lax" }, // maxAge = session_max_age * 1000
   }),
 );
 
@@ -111,6 +115,11 @@ app.get("/login", (req, res, next) => {
 
 app.get("/set", (req, res, next) => {
   req.session[String(req.query.key)] = String(req.query.value);
+  saveAndAnswer(req, res, next);
+});
+
+app.get("/set-half-emoji", (req, res, next) => {
+  req.session[String(req.query.key)] = "🎉".slice(0, 1);
   saveAndAnswer(req, res, next);
 });
 
