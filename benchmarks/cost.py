@@ -37,6 +37,7 @@ __all__ = [
     "write_units",
 ]
 
+
 @dataclass(frozen=True)
 class OnDemandPrices:
     """DynamoDB on-demand request prices in one region, standard table class, with where they come from.

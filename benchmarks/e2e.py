@@ -34,7 +34,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 
 from tornado_dynasession import DynamoDBStore
-from tornado_dynasession.backends import Backend, Condition, Item
+from tornado_dynasession.backends import AttributeNames, Backend, ClientOptions, Condition, Item
 from tornado_dynasession.backends.factory import TransportName, open_transport
 from tornado_dynasession.backends.wire import WireBackend
 
@@ -483,10 +483,10 @@ async def run_e2e(
             counting = CountingBackend(None, hash_key=ctx.hash_key)
             store = DynamoDBStore(
                 ctx.table,
-                hash_key=ctx.hash_key,
                 endpoint_url=ctx.endpoint_url,
-                region_name=ctx.region_name,
                 backend=counting,
+                names=AttributeNames(hash_key=ctx.hash_key),
+                options=ClientOptions(region_name=ctx.region_name),
             )
             counting.inner = await _open_backend(store, backend)
             secret = secrets.token_hex(32)
@@ -553,11 +553,11 @@ async def _open_backend(store: DynamoDBStore, name: str) -> Backend:
     transport = await open_transport(
         cast(TransportName, name),
         endpoint_url=store.endpoint_url,
-        region_name=store.region_name,
-        connect_timeout=store.connect_timeout,
-        read_timeout=store.read_timeout,
-        max_attempts=store.max_attempts,
-        max_pool_connections=store.max_pool_connections,
+        region_name=store.options.region_name,
+        connect_timeout=store.options.connect_timeout,
+        read_timeout=store.options.read_timeout,
+        max_attempts=store.options.max_attempts,
+        max_pool_connections=store.options.max_pool_connections,
     )
     if store.telemetry is not None:
         transport = store.telemetry.metered(transport)

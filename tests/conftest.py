@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tornado_dynasession import DynamoDBStore
+from tornado_dynasession.backends import ClientOptions
 from tornado_dynasession.local import MotoServer
 from tornado_dynasession.store import BACKEND_NAMES
 
@@ -81,7 +82,9 @@ async def proxy(dynamodb_endpoint: str) -> AsyncIterator[DynamoProxy]:
 @pytest.fixture
 async def counted_store(proxy: DynamoProxy, dynamodb_table: str) -> AsyncIterator[DynamoDBStore]:
     """A store whose every DynamoDB call goes through ``proxy`` and is counted there."""
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, read_timeout=2, max_attempts=2) as counted:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(read_timeout=2, max_attempts=2)
+    ) as counted:
         yield counted
 
 

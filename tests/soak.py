@@ -120,7 +120,9 @@ async def serve_app(endpoint_url: str, table: str, port: int) -> None:
 
         class Stats(tornado.web.RequestHandler):
             def get(self) -> None:
-                self.write({**process_figures(port, dynamodb_port), "max_pool_connections": store.max_pool_connections})
+                self.write(
+                    {**process_figures(port, dynamodb_port), "max_pool_connections": store.options.max_pool_connections}
+                )
 
         app = make_app(store, cookie_secret=SECRET)
         app.add_handlers(r".*", [(STATS_PATH, Stats)])

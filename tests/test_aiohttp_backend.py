@@ -28,6 +28,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tornado_dynasession import DynamoDBStore, StoreUnavailableError
+from tornado_dynasession.backends import ClientOptions
 from tornado_dynasession.local import DynaliteServer
 from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table
@@ -152,7 +153,7 @@ async def test_answers_that_stay_damaged_end_in_store_unavailable_after_max_atte
     checking_proxy: CheckingProxy, dynamodb_table: str
 ) -> None:
     async with DynamoDBStore(
-        dynamodb_table, backend="aiohttp", endpoint_url=checking_proxy.url, max_attempts=3
+        dynamodb_table, backend="aiohttp", endpoint_url=checking_proxy.url, options=ClientOptions(max_attempts=3)
     ) as store:
         checking_proxy.damage_crc = lambda n: True
         with pytest.raises(StoreUnavailableError, match="x-amz-crc32") as caught:
@@ -275,9 +276,7 @@ async def test_calls_fail_fast_while_the_server_is_down_and_succeed_once_it_is_b
             "sessions",
             backend=backend,
             endpoint_url=server.endpoint_url,
-            connect_timeout=0.5,
-            read_timeout=1.0,
-            max_attempts=2,
+            options=ClientOptions(connect_timeout=0.5, read_timeout=1.0, max_attempts=2),
         ) as store:
             await store.set(SID, {"count": 1})
             load = [asyncio.ensure_future(store.get(SID)) for _ in range(16)]

@@ -25,6 +25,7 @@ from tornado_dynasession import (
     StoreUnavailableError,
     TableNotFoundError,
 )
+from tornado_dynasession.backends import ClientOptions
 from tornado_dynasession.backends.aiodynamo import BoundedRetry
 from tornado_dynasession.store import BACKEND_NAMES
 
@@ -185,7 +186,10 @@ async def test_an_unreachable_server_raises_store_unavailable_naming_the_endpoin
 ) -> None:
     endpoint = f"http://127.0.0.1:{unused_tcp_port}"
     async with DynamoDBStore(
-        "sessions", backend=backend, endpoint_url=endpoint, connect_timeout=0.5, read_timeout=0.5, max_attempts=2
+        "sessions",
+        backend=backend,
+        endpoint_url=endpoint,
+        options=ClientOptions(connect_timeout=0.5, read_timeout=0.5, max_attempts=2),
     ) as store:
         started = time.monotonic()
         with pytest.raises(StoreUnavailableError) as caught:
@@ -206,7 +210,10 @@ async def test_a_server_that_never_answers_gets_max_attempts_attempts_then_store
     endpoint = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
         async with DynamoDBStore(
-            "sessions", backend=backend, endpoint_url=endpoint, connect_timeout=0.5, read_timeout=0.3, max_attempts=2
+            "sessions",
+            backend=backend,
+            endpoint_url=endpoint,
+            options=ClientOptions(connect_timeout=0.5, read_timeout=0.3, max_attempts=2),
         ) as store:
             started = time.monotonic()
             with pytest.raises(StoreUnavailableError) as caught:

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 
 from tornado_dynasession import Absence, DynamoDBStore, StoreUnavailableError
+from tornado_dynasession.backends import ClientOptions
 from tornado_dynasession.local import DynaliteServer
 from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table, delete_table
@@ -43,9 +44,9 @@ FAULTS: dict[str, tuple[object, ...]] = {
 
 def time_bound(store: DynamoDBStore, margin: float = 1.5) -> float:
     """The longest one store call may take, in seconds: every attempt timing out, plus the largest backoffs."""
-    attempts = store.max_attempts
+    attempts = store.options.max_attempts
     backoff = sum(2.0**retry for retry in range(attempts - 1))
-    return attempts * (store.connect_timeout + store.read_timeout) + backoff + margin
+    return attempts * (store.options.connect_timeout + store.options.read_timeout) + backoff + margin
 
 
 def first_attempt_fails(action: tuple[object, ...]) -> Fault:
@@ -62,15 +63,17 @@ def every_attempt_fails(action: tuple[object, ...], only: str | None = None) -> 
 async def small_timeouts_store(proxy: DynamoProxy, dynamodb_table: str) -> AsyncIterator[DynamoDBStore]:
     """A store behind the proxy with small timeouts: 0.5 s to connect, 1 s to read, 2 attempts."""
     async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, connect_timeout=0.5, read_timeout=1.0, max_attempts=2
+        dynamodb_table,
+        endpoint_url=proxy.url,
+        options=ClientOptions(connect_timeout=0.5, read_timeout=1.0, max_attempts=2),
     ) as store:
         yield store
 
 
 @pytest.fixture
 async def locking_store(proxy: DynamoProxy, dynamodb_table: str) -> AsyncIterator[DynamoDBStore]:
-    """A store behind the proxy with optimistic locking."""
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, locking=True, max_attempts=2) as store:
+    """A store behind the proxy, for apps served with optimistic locking (``locking=True``)."""
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2)) as store:
         yield store
 
 
@@ -132,7 +135,9 @@ async def _outage(framework: str, path: Path) -> Outage:
     try:
         await create_table("sessions", endpoint_url=server.endpoint_url)
         async with DynamoDBStore(
-            "sessions", endpoint_url=server.endpoint_url, connect_timeout=0.5, read_timeout=1.0, max_attempts=2
+            "sessions",
+            endpoint_url=server.endpoint_url,
+            options=ClientOptions(connect_timeout=0.5, read_timeout=1.0, max_attempts=2),
         ) as store:
             outage = Outage(framework, bound_seconds=time_bound(store))
             base_url, stop_app = await FRAMEWORKS[framework](store, secret=SECRET)
@@ -251,8 +256,8 @@ async def test_a_server_that_accepts_and_never_answers_gives_503_within_the_time
     elapsed = time.monotonic() - started
     assert reply.status == 503
     assert "Traceback" not in reply.body
-    assert proxy.attempts["UpdateItem"] == small_timeouts_store.max_attempts  # the read
-    assert small_timeouts_store.max_attempts * small_timeouts_store.read_timeout <= elapsed
+    assert proxy.attempts["UpdateItem"] == small_timeouts_store.options.max_attempts  # the read
+    assert small_timeouts_store.options.max_attempts * small_timeouts_store.options.read_timeout <= elapsed
     assert elapsed < time_bound(small_timeouts_store)
 
 
@@ -264,7 +269,9 @@ async def test_a_server_that_accepts_and_never_answers_gives_503_within_the_time
 async def test_the_store_retries_a_transient_fault_and_succeeds(
     proxy: DynamoProxy, dynamodb_table: str, backend: str, fault: str
 ) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, backend=backend, max_attempts=2) as store:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, backend=backend, options=ClientOptions(max_attempts=2)
+    ) as store:
         proxy.fault = first_attempt_fails(FAULTS[fault])
         await store.set("sid-transient", {"user": "ada"})
         assert await store.get("sid-transient") == {"user": "ada"}
@@ -278,7 +285,10 @@ async def test_a_persistent_fault_raises_store_unavailable_after_exactly_max_att
     proxy: DynamoProxy, dynamodb_table: str, backend: str, fault: str
 ) -> None:
     async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, backend=backend, connect_timeout=0.5, read_timeout=1, max_attempts=3
+        dynamodb_table,
+        endpoint_url=proxy.url,
+        backend=backend,
+        options=ClientOptions(connect_timeout=0.5, read_timeout=1, max_attempts=3),
     ) as store:
         proxy.fault = every_attempt_fails(FAULTS[fault])
         started = time.monotonic()
@@ -321,7 +331,7 @@ async def test_a_persistent_fault_gives_503_after_exactly_max_attempts(
     reply = await browser.get("/counter")
     assert reply.status == 503
     assert "Traceback" not in reply.body
-    assert proxy.attempts[operation] == counted_store.max_attempts
+    assert proxy.attempts[operation] == counted_store.options.max_attempts
     assert proxy.calls[operation] == 0
     proxy.fault = None
     assert await counted_store.get(session_id_of(browser)) == {"count": 1}
@@ -335,7 +345,9 @@ async def test_a_persistent_fault_gives_503_after_exactly_max_attempts(
 async def test_a_new_session_whose_write_landed_but_lost_its_answer_is_saved_not_a_conflict(
     proxy: DynamoProxy, dynamodb_table: str, backend: str
 ) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, backend=backend) as store:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, backend=backend, options=ClientOptions(max_attempts=2)
+    ) as store:
         proxy.fault = lambda operation, attempt: ("lose-answer",) if attempt == 1 else None
         saved = await store.save("sid-lost-answer", {"user": "ada"}, expires_at=int(time.time()) + 60)
     assert saved is not None and saved.data == {"user": "ada"}
@@ -346,7 +358,7 @@ async def test_with_locking_a_write_that_landed_but_lost_its_answer_is_saved_not
     proxy: DynamoProxy, dynamodb_table: str, backend: str
 ) -> None:
     async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, locking=True, max_attempts=2, backend=backend
+        dynamodb_table, endpoint_url=proxy.url, backend=backend, options=ClientOptions(max_attempts=2)
     ) as store:
         first = await store.save("sid-lost-answer", {"count": 1}, expires_at=int(time.time()) + 60)
         proxy.reset()
@@ -361,7 +373,7 @@ async def test_with_locking_a_write_that_landed_but_lost_its_answer_is_saved_not
 async def test_with_locking_one_of_two_concurrent_writers_wins_and_the_other_gets_409(
     serve: Serve, proxy: DynamoProxy, locking_store: DynamoDBStore
 ) -> None:
-    browser = await start_session(serve, proxy, store=locking_store)
+    browser = await start_session(serve, proxy, store=locking_store, locking=True)
     slow = asyncio.ensure_future(browser.get("/slow?seconds=1"))  # loads count=1 now, writes count=2 in 1 s
     await asyncio.sleep(0.3)
     fast = await browser.get("/counter")  # loads count=1, writes count=2 at once
@@ -403,8 +415,8 @@ async def test_a_conflict_costs_one_getitem_and_one_putitem_more_only_for_the_la
 async def test_a_nested_change_marked_by_its_key_merges_with_a_parallel_change(
     serve: Serve, proxy: DynamoProxy, dynamodb_table: str, locking: bool
 ) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, locking=locking) as store:
-        browser = await start_session(serve, proxy, store=store)
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url) as store:
+        browser = await start_session(serve, proxy, store=store, locking=locking)
         await browser.get("/append?item=a&mark=cart")
         slow = asyncio.ensure_future(browser.get("/slow-set?key=pref&value=dark&seconds=1"))
         await asyncio.sleep(0.3)
@@ -427,7 +439,7 @@ async def test_the_same_key_changed_by_two_requests_keeps_the_later_writers_valu
 async def test_with_locking_different_keys_still_merge(
     serve: Serve, proxy: DynamoProxy, locking_store: DynamoDBStore
 ) -> None:
-    browser = await start_session(serve, proxy, store=locking_store)
+    browser = await start_session(serve, proxy, store=locking_store, locking=True)
     slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1"))
     await asyncio.sleep(0.3)
     await browser.get("/set?key=b&value=2")
@@ -438,7 +450,7 @@ async def test_with_locking_different_keys_still_merge(
 async def test_with_locking_a_request_that_replaced_the_whole_session_gets_409_on_a_parallel_change(
     serve: Serve, proxy: DynamoProxy, locking_store: DynamoDBStore
 ) -> None:
-    browser = await start_session(serve, proxy, store=locking_store)
+    browser = await start_session(serve, proxy, store=locking_store, locking=True)
     slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1&whole=1"))  # replaces it whole
     await asyncio.sleep(0.3)
     await browser.get("/set?key=b&value=2")

@@ -33,6 +33,7 @@ from tornado_dynasession import (
     StoreUnavailableError,
     TableNotFoundError,
 )
+from tornado_dynasession.backends import AttributeNames, ClientOptions
 from tornado_dynasession.store import BACKEND_NAMES, MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence
 from tornado_dynasession.tables import create_table, delete_table
 
@@ -393,7 +394,7 @@ async def test_custom_hash_key_and_attribute_names_are_used(
     make_store: StoreFactory, raw_client: Any, custom_table: str
 ) -> None:
     store = await make_store(
-        table=custom_table, hash_key="sid", expires_attribute="ttl_at", session_attribute="payload"
+        table=custom_table, names=AttributeNames(hash_key="sid", expires="ttl_at", session="payload")
     )
     await store.set(SID, {"user": "ada"})
     assert await store.touch(SID) is True
@@ -407,7 +408,7 @@ async def test_custom_hash_key_and_attribute_names_are_used(
 
 
 async def test_a_hash_key_that_does_not_match_the_table_raises_a_store_error(make_store: StoreFactory) -> None:
-    store = await make_store(hash_key="not_the_key")
+    store = await make_store(names=AttributeNames(hash_key="not_the_key"))
     with pytest.raises(SessionStoreError) as caught:
         await store.get(SID)
     assert caught.value.__cause__ is not None
@@ -572,9 +573,8 @@ async def test_save_never_overwrites_an_expired_session(store: DynamoDBStore, ra
     assert await raw.get(hashed(SID)) == expired
 
 
-@pytest.mark.parametrize("locking", [False, True])
-async def test_versions_start_at_one_and_increment(make_store: StoreFactory, raw: Raw, locking: bool) -> None:
-    store = await make_store(locking=locking)
+async def test_versions_start_at_one_and_increment(make_store: StoreFactory, raw: Raw) -> None:
+    store = await make_store()
     first = await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
     assert first is not None and first.version == 1
     loaded = await store.load(SID)
@@ -587,11 +587,8 @@ async def test_versions_start_at_one_and_increment(make_store: StoreFactory, raw
     assert reloaded is not None and (reloaded.version, reloaded.data) == (2, {"n": 2})
 
 
-@pytest.mark.parametrize("locking", [False, True])
-async def test_a_save_on_a_stale_previous_returns_none_and_writes_nothing(
-    make_store: StoreFactory, raw: Raw, locking: bool
-) -> None:
-    store = await make_store(locking=locking)
+async def test_a_save_on_a_stale_previous_returns_none_and_writes_nothing(make_store: StoreFactory, raw: Raw) -> None:
+    store = await make_store()
     await store.save(SID, {"n": 1}, expires_at=int(time.time()) + 600)
     stale = await store.load(SID)
     fresh = await store.load(SID)
@@ -747,7 +744,9 @@ async def test_an_oversize_session_leaves_the_stored_item_untouched(store: Dynam
 
 
 async def test_an_oversize_session_is_refused_before_any_network_call(dynamodb_table: str) -> None:
-    nowhere = DynamoDBStore(dynamodb_table, endpoint_url=f"http://127.0.0.1:{free_port()}", max_attempts=1)
+    nowhere = DynamoDBStore(
+        dynamodb_table, endpoint_url=f"http://127.0.0.1:{free_port()}", options=ClientOptions(max_attempts=1)
+    )
     try:
         with pytest.raises(SessionTooLargeError):
             await nowhere.set(SID, {"blob": "x" * (401 * 1024)})
@@ -833,7 +832,10 @@ async def _get_fails_unavailable_within_bound(endpoint: str, backend: str) -> St
     """A get on ``endpoint`` (0.5 s timeouts, 2 attempts) raises StoreUnavailableError naming the endpoint, with
     its cause chained, well within 10 s."""
     store = DynamoDBStore(
-        "sessions", endpoint_url=endpoint, connect_timeout=0.5, read_timeout=0.5, max_attempts=2, backend=backend
+        "sessions",
+        endpoint_url=endpoint,
+        backend=backend,
+        options=ClientOptions(connect_timeout=0.5, read_timeout=0.5, max_attempts=2),
     )
     try:
         started = time.monotonic()
@@ -857,7 +859,9 @@ async def test_an_unreachable_server_raises_store_unavailable_within_the_timeout
 @pytest.mark.parametrize("backend", BACKEND_NAMES)
 async def test_every_operation_on_an_unreachable_server_raises_store_unavailable(backend: str) -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"
-    async with DynamoDBStore("sessions", endpoint_url=endpoint, max_attempts=1, backend=backend) as store:
+    async with DynamoDBStore(
+        "sessions", endpoint_url=endpoint, backend=backend, options=ClientOptions(max_attempts=1)
+    ) as store:
         for name, operation in OPERATIONS.items():
             with pytest.raises(StoreUnavailableError, match=r"127\.0\.0\.1") as caught:
                 await asyncio.wait_for(operation(store), timeout=30)
@@ -900,7 +904,9 @@ async def test_throttling_that_outlasts_the_retries_raises_store_unavailable_aft
     throttling_server: tuple[str, list[str]], backend: str
 ) -> None:
     endpoint, attempts = throttling_server
-    async with DynamoDBStore("sessions", endpoint_url=endpoint, max_attempts=2, backend=backend) as store:
+    async with DynamoDBStore(
+        "sessions", endpoint_url=endpoint, backend=backend, options=ClientOptions(max_attempts=2)
+    ) as store:
         with pytest.raises(StoreUnavailableError, match="Throttl") as caught:
             await asyncio.wait_for(store.get(SID), timeout=30)
     assert attempts == ["GetItem", "GetItem"]
@@ -933,7 +939,7 @@ async def node_raw(node_module_table: str, raw_client: Any) -> Raw:
 async def node_store(make_store: StoreFactory, node_raw: Raw) -> DynamoDBStore:
     """A store configured to read connect-dynamodb's table as that store writes it."""
     return await make_store(
-        table=node_raw.table, hash_key="id", expires_attribute="expires", session_attribute="sess", hash_ids=False
+        table=node_raw.table, hash_ids=False, names=AttributeNames(hash_key="id", expires="expires", session="sess")
     )
 
 

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tornado_dynasession import DynamoDBStore
+from tornado_dynasession.backends import ClientOptions
 from tornado_dynasession.tables import create_table, delete_table
 from tornado_dynasession.telemetry import Telemetry, item_bytes, read_units, write_units
 
@@ -90,7 +91,10 @@ def otel() -> Iterator[Otel]:
 async def traced(proxy: DynamoProxy, dynamodb_table: str, otel: Otel) -> AsyncIterator[DynamoDBStore]:
     """A store behind the counting proxy that reports to ``otel``."""
     async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, read_timeout=2, max_attempts=2, telemetry=otel.telemetry
+        dynamodb_table,
+        endpoint_url=proxy.url,
+        telemetry=otel.telemetry,
+        options=ClientOptions(read_timeout=2, max_attempts=2),
     ) as store:
         yield store
 
@@ -251,9 +255,9 @@ async def test_a_save_that_lost_a_race_is_merged_and_tagged(
 
 async def test_a_409_counts_a_conflict(serve: Serve, proxy: DynamoProxy, otel: Otel, dynamodb_table: str) -> None:
     async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, locking=True, max_attempts=2, telemetry=otel.telemetry
+        dynamodb_table, endpoint_url=proxy.url, telemetry=otel.telemetry, options=ClientOptions(max_attempts=2)
     ) as locking:
-        browser = await traced_session(serve, proxy, otel, locking)
+        browser = await traced_session(serve, proxy, otel, locking, locking=True)
         slow = asyncio.ensure_future(browser.get("/slow-set?key=a&value=1&seconds=1&whole=1"))
         await asyncio.sleep(0.3)
         await browser.get("/set?key=b&value=2")
@@ -315,7 +319,11 @@ async def test_no_span_or_metric_holds_a_session_id_key_user_id_or_session_data(
     user = "ada-" + uuid.uuid4().hex
     secret_value = "value-" + uuid.uuid4().hex
     async with DynamoDBStore(
-        user_table, endpoint_url=proxy.url, user_index="UserIndex", max_attempts=1, telemetry=otel.telemetry
+        user_table,
+        endpoint_url=proxy.url,
+        user_index="UserIndex",
+        telemetry=otel.telemetry,
+        options=ClientOptions(max_attempts=1),
     ) as store:
         laptop, phone = await serve(store=store), await serve(store=store)
         state(await laptop.get(f"/set?key=secret_key&value={secret_value}"))

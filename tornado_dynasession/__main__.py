@@ -22,10 +22,12 @@ from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
+from .backends import AttributeNames, ClientOptions
 from .cli_errors import FAILURE, USAGE, CliError, check_endpoint, report
 from .doctor import diagnose, summary
+from .layouts import LAYOUTS
 from .local import DYNALITE_VERSION, DynaliteServer, LocalServer, LocalServerError, MotoServer, find_dynalite
-from .store import LAYOUTS, DynamoDBStore, endpoint_from_env
+from .store import DynamoDBStore, endpoint_from_env
 from .tables import TableSetup, create_table
 
 LOCAL_PORT = 8001
@@ -187,11 +189,11 @@ def _create_table(args: argparse.Namespace) -> int:
 def _sessions(args: argparse.Namespace) -> int:
     store = DynamoDBStore(
         args.table,
-        hash_key=args.hash_key,
+        names=AttributeNames(hash_key=args.hash_key),
         hash_ids=args.hash_ids,
         user_index=args.user_index,
         endpoint_url=args.endpoint_url,
-        region_name=args.region,
+        options=ClientOptions(region_name=args.region),
     )
 
     async def run() -> None:

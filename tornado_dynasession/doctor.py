@@ -24,7 +24,8 @@ from .backends.wire import item_from_wire
 from .cli_errors import FAILURE, report
 from .errors import ConfigurationError
 from .items import ItemFault, item_fault
-from .store import LAYOUTS, Layout, endpoint_from_env
+from .layouts import LAYOUTS, Layout
+from .store import endpoint_from_env
 from .tables import is_unknown_operation, open_admin_client
 
 if TYPE_CHECKING:
@@ -320,7 +321,7 @@ def _item_problem(wire: Mapping[str, Any], target: _Target, names: AttributeName
 
 
 def _names_of(layout: Layout) -> AttributeNames:
-    return AttributeNames(hash_key=layout.hash_key, expires=layout.expires, session=layout.session)
+    return layout.names
 
 
 async def _sample(client: DynamoDBClient, target: _Target, names: AttributeNames, size: int) -> list[Check]:

@@ -1,10 +1,11 @@
-"""express-session interop: its signed cookie value, and the ``cookie`` object it keeps inside each stored session.
+"""express-session interop, the cookie side: its signed cookie value.
 
 An Express app (express-session with a DynamoDB store) and a Tornado or Sanic app share sessions when both read the
-same items (:data:`~tornado_dynasession.store.LAYOUTS`) and the same cookie (``cookie_format="express"``). This
-module holds what express-session itself defines: the ``cookie-signature`` package's format,
-``s:<id>.<base64 HMAC-SHA256 of the id, without padding>``, URL-encoded in the Cookie header as express's cookie
-serializer does; and the cookie object express-session requires in every session it loads.
+same items (:data:`~tornado_dynasession.layouts.LAYOUTS`) and the same cookie (``cookie_format="express"``). This
+module holds the cookie side: the ``cookie-signature`` package's format, ``s:<id>.<base64 HMAC-SHA256 of the id,
+without padding>``, URL-encoded in the Cookie header as express's cookie serializer does. The item side (the
+presets, and the cookie object express-session requires in every session it loads) is in
+:mod:`tornado_dynasession.layouts`.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import base64
 import hashlib
 import hmac
 import re
-import time
 import urllib.parse
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
-__all__ = ["EXPRESS_COOKIE_NAME", "express_cookie_object", "sign", "unsign"]
+__all__ = ["EXPRESS_COOKIE_NAME", "sign", "unsign"]
 
 EXPRESS_COOKIE_NAME = "connect.sid"
 """express-session's default cookie name."""
@@ -53,16 +52,3 @@ def unsign(value: str, secrets: Iterable[str | bytes]) -> str | None:
     for secret in secrets:  # every secret is tried, so the time taken does not tell which one matched
         found |= hmac.compare_digest(_mac(secret, session_id).encode(), signature.encode("utf-8", "replace"))
     return session_id if found else None
-
-
-def express_cookie_object(base: Mapping[str, Any] | None, *, expires_at: int, max_age_seconds: float) -> dict[str, Any]:
-    """The ``cookie`` object to store in a session for express-session, in step with the item's expiry.
-
-    express-session reads ``originalMaxAge`` (milliseconds), ``expires`` (an ISO 8601 date), ``httpOnly`` and
-    ``path`` from it; the other fields an Express app wrote (``secure``, ``sameSite``, ``domain``) are kept.
-    """
-    cookie = dict(base) if base else {"httpOnly": True, "path": "/"}
-    cookie["originalMaxAge"] = round(max_age_seconds * 1000)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(expires_at))
-    cookie["expires"] = f"{stamp}.000Z"  # JavaScript's Date.prototype.toJSON
-    return cookie

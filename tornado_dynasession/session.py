@@ -55,16 +55,16 @@ from .errors import (
     StoreUnavailableError,
 )
 from .express import EXPRESS_COOKIE_NAME
-from .store import (
+from .records import (
     DEFAULT_MAX_AGE_SECONDS,
     MAX_LIFETIME_SECONDS,
     Absence,
-    DynamoDBStore,
     SessionRecord,
     check_label,
     check_max_age,
     check_user_id,
 )
+from .store import DynamoDBStore
 
 logger = logging.getLogger("tornado_dynasession")
 
@@ -569,6 +569,9 @@ class SessionPolicy:
     :param absolute_max_age: end every session this many seconds after its creation, whatever the activity; None
         for no absolute limit.
     :param cookie: the cookie's attributes.
+    :param locking: how two requests that changed the same key of one session are settled: by default the later
+        write wins for that key; with ``locking=True`` the later request gets :class:`SessionConflictError` (409).
+        Changes to different keys are merged either way.
     """
 
     def __init__(
@@ -581,6 +584,7 @@ class SessionPolicy:
         touch_after: float = 0,
         absolute_max_age: float | None = None,
         cookie: CookieOptions | None = None,
+        locking: bool = False,
     ) -> None:
         if not isinstance(store, DynamoDBStore):
             raise ConfigurationError(f"the session store must be a DynamoDBStore, not {type(store).__name__}")
@@ -604,6 +608,7 @@ class SessionPolicy:
             None if absolute_max_age is None else check_max_age(absolute_max_age, "session absolute_max_age")
         )
         self.cookie = cookie or CookieOptions()
+        self.locking = locking
         # What ends a session is the stored item's Expires, whatever lifetime session.max_age gave it (up to the
         # ten-year maximum): the signature's own age limit must never end one first.
         self._signature_max_age_days = MAX_LIFETIME_SECONDS / 86400 + 1
@@ -727,7 +732,7 @@ class SessionPolicy:
             max_age=record.max_age if record.max_age is not None else self.max_age,
             cookie_due=cookie_due,
             # With locking, a conflict on a key is told from the data as loaded; nested values may change in place.
-            base=copy.deepcopy(record.data) if self.store.locking else None,
+            base=copy.deepcopy(record.data) if self.locking else None,
             store=self.store,
         )
 
@@ -843,9 +848,7 @@ class SessionPolicy:
             if not isinstance(fresh, SessionRecord):
                 return None
             try:
-                data = session._merged_onto(
-                    fresh, locking=self.store.locking, fingerprint=self.store.fingerprint(session_id)
-                )
+                data = session._merged_onto(fresh, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
             except SessionConflictError:
                 telemetry.note_conflict(self.store)
                 raise

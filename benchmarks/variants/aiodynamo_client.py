@@ -48,10 +48,10 @@ class Aiodynamo(Variant):
             import httpx
             from aiodynamo.http.httpx import HTTPX
 
-            pool = store.max_pool_connections
+            pool = store.options.max_pool_connections
             client = httpx.AsyncClient(
                 limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-                timeout=httpx.Timeout(store.read_timeout, connect=store.connect_timeout),
+                timeout=httpx.Timeout(store.options.read_timeout, connect=store.options.connect_timeout),
             )
             self._closers.append(client.aclose)
             http = HTTPX(client)
@@ -60,8 +60,10 @@ class Aiodynamo(Variant):
             from aiodynamo.http.aiohttp import AIOHTTP
 
             session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=store.max_pool_connections),
-                timeout=aiohttp.ClientTimeout(sock_connect=store.connect_timeout, sock_read=store.read_timeout),
+                connector=aiohttp.TCPConnector(limit=store.options.max_pool_connections),
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=store.options.connect_timeout, sock_read=store.options.read_timeout
+                ),
             )
             self._closers.append(session.close)
             http = AIOHTTP(session)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from tornado_dynasession import DynamoDBStore
+from tornado_dynasession.backends import AttributeNames, ClientOptions
 from tornado_dynasession.backends.factory import client_kwargs
 
 if TYPE_CHECKING:
@@ -87,9 +88,9 @@ class BenchContext:
     def template_store(self, **overrides: Any) -> DynamoDBStore:
         """A store configured for this context, not yet opened (it opens on first use)."""
         kwargs: dict[str, Any] = {
-            "hash_key": self.hash_key,
+            "names": AttributeNames(hash_key=self.hash_key),
             "endpoint_url": self.endpoint_url,
-            "region_name": self.region_name,
+            "options": ClientOptions(region_name=self.region_name),
             "max_age": self.max_age,
         }
         kwargs.update(overrides)
@@ -125,10 +126,10 @@ def store_aioconfig(ctx: BenchContext) -> AioConfig:
 
     store = ctx.template_store()
     return client_config(
-        connect_timeout=store.connect_timeout,
-        read_timeout=store.read_timeout,
-        max_attempts=store.max_attempts,
-        max_pool_connections=store.max_pool_connections,
+        connect_timeout=store.options.connect_timeout,
+        read_timeout=store.options.read_timeout,
+        max_attempts=store.options.max_attempts,
+        max_pool_connections=store.options.max_pool_connections,
     )
 
 
@@ -139,10 +140,10 @@ def default_aioconfig(ctx: BenchContext) -> AioConfig:
 
     store = ctx.template_store()
     return AioConfig(
-        connect_timeout=store.connect_timeout,
-        read_timeout=store.read_timeout,
-        retries={"mode": "standard", "total_max_attempts": store.max_attempts},
-        max_pool_connections=store.max_pool_connections,
+        connect_timeout=store.options.connect_timeout,
+        read_timeout=store.options.read_timeout,
+        retries={"mode": "standard", "total_max_attempts": store.options.max_attempts},
+        max_pool_connections=store.options.max_pool_connections,
     )
 
 

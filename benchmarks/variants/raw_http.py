@@ -61,8 +61,10 @@ class RawHttp(Variant):
         store = self.ctx.template_store()
         self._url = self.ctx.endpoint_url
         self._http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=store.max_pool_connections),
-            timeout=aiohttp.ClientTimeout(sock_connect=store.connect_timeout, sock_read=store.read_timeout),
+            connector=aiohttp.TCPConnector(limit=store.options.max_pool_connections),
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=store.options.connect_timeout, sock_read=store.options.read_timeout
+            ),
         )
         self._bodies: dict[str, dict[str, bytes]] = {op: {} for op in ("get", "set", "touch", "destroy")}
 

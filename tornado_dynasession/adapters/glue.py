@@ -57,6 +57,8 @@ class SessionOptions(TypedDict, total=False):
       browser closes (the stored session still expires by ``max_age``).
     - ``cookie_format``: "tornado" (default), or "express" for express-session's signed cookie, to share sessions
       with an Express app (see :class:`~tornado_dynasession.CookieOptions`).
+    - ``locking``: False (default) lets the later of two requests that changed the same key win for that key; True
+      answers the later one 409 instead.
     """
 
     key_version: int | None
@@ -70,6 +72,7 @@ class SessionOptions(TypedDict, total=False):
     cookie_samesite: Literal["Lax", "Strict", "None"] | None
     cookie_persistent: bool
     cookie_format: Literal["tornado", "express"]
+    locking: bool
 
 
 def build_policy(store: DynamoDBStore, *, secret: CookieSecret, **options: object) -> SessionPolicy:

@@ -66,7 +66,8 @@ class SessionMixin(_HandlerBase):
 
     Application settings: ``session_store`` (a :class:`DynamoDBStore`, required), ``cookie_secret`` (required;
     a ``{version: secret}`` dict with ``key_version`` rotates keys), ``session_max_age`` (seconds, 300),
-    ``session_touch_after`` (seconds, 0), ``session_absolute_max_age`` (seconds, None), and
+    ``session_touch_after`` (seconds, 0), ``session_absolute_max_age`` (seconds, None), ``session_locking``
+    (False; True answers 409 to the later of two requests that changed the same key), and
     ``session_cookie_name`` ("session", or "connect.sid" with the express format), ``session_cookie_domain``,
     ``session_cookie_path`` ("/"), ``session_cookie_secure`` (None: Secure when the request came over HTTPS),
     ``session_cookie_samesite`` ("Lax"),

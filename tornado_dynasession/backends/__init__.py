@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["Backend", "Condition", "Item", "ItemValue"]
+__all__ = ["AttributeNames", "Backend", "ClientOptions", "Condition", "Item", "ItemValue"]
 
 ItemValue = str | int | bytes | object
 Item = dict[str, ItemValue]
@@ -104,3 +104,33 @@ class AttributeNames:
     user: str = "UserID"
     user_ref: str = "UserRef"
     label: str = "Label"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    """How the store's own DynamoDB client connects and retries (``DynamoDBStore(options=ClientOptions(...))``).
+
+    A client passed as ``client=`` is configured by its owner, and these do not apply to it.
+
+    :param region_name: the AWS region; None for the AWS configuration, or ``us-east-1`` on a loopback endpoint.
+    :param connect_timeout: seconds to wait for a connection, per attempt.
+    :param read_timeout: seconds to wait for a response, per attempt.
+    :param max_attempts: total attempts per call (botocore's standard retry mode, with backoff).
+    :param max_pool_connections: the client's connection pool size.
+    """
+
+    region_name: str | None = None
+    connect_timeout: float = 2.0
+    read_timeout: float = 3.0
+    max_attempts: int = 3
+    max_pool_connections: int = 64
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be a whole number of at least 1, got {self.max_attempts!r}")
+        for name in ("connect_timeout", "read_timeout"):
+            seconds = getattr(self, name)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
+        if not isinstance(self.max_pool_connections, int) or self.max_pool_connections < 1:
+            raise ValueError(f"max_pool_connections must be at least 1, got {self.max_pool_connections!r}")
