@@ -17,7 +17,7 @@ import pytest
 from tornado_dynasession import DynamoDBStore
 from tornado_dynasession import __main__ as cli
 from tornado_dynasession.doctor import Check, diagnose
-from tornado_dynasession.store import LAYOUTS
+from tornado_dynasession.layouts import LAYOUTS
 from tornado_dynasession.tables import delete_table
 
 from .support import open_raw_client

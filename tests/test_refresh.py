@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from tornado_dynasession import DynamoDBStore, SessionRecord, SessionStoreError
-from tornado_dynasession.store import BACKEND_NAMES, Absence
+from tornado_dynasession.records import Absence
+from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table
 
 from . import test_store

@@ -34,7 +34,8 @@ from tornado_dynasession import (
     TableNotFoundError,
 )
 from tornado_dynasession.backends import AttributeNames, ClientOptions
-from tornado_dynasession.store import BACKEND_NAMES, MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence
+from tornado_dynasession.records import MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence
+from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table, delete_table
 
 StoreFactory = Callable[..., Awaitable[DynamoDBStore]]

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .backends import AttributeNames, ClientOptions
     from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
     from .errors import (
         CodecError,
@@ -21,12 +22,14 @@ if TYPE_CHECKING:
         TableNotFoundError,
     )
     from .mixin import SessionMixin
+    from .records import Absence, SessionInfo, SessionRecord
     from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
-    from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
+    from .store import DynamoDBStore
     from .tables import TableSetup, create_table
     from .telemetry import Telemetry
 
 _HOMES = {
+    ".backends": ("AttributeNames", "ClientOptions"),
     ".codec": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
     ".errors": (
         "CodecError",
@@ -39,7 +42,8 @@ _HOMES = {
     ),
     ".mixin": ("SessionMixin",),
     ".session": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
-    ".store": ("Absence", "DynamoDBStore", "SessionInfo", "SessionRecord"),
+    ".records": ("Absence", "SessionInfo", "SessionRecord"),
+    ".store": ("DynamoDBStore",),
     ".tables": ("TableSetup", "create_table"),
     ".telemetry": ("Telemetry",),
 }
@@ -47,6 +51,8 @@ _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names
 
 __all__ = [
     "Absence",
+    "AttributeNames",
+    "ClientOptions",
     "Codec",
     "CodecError",
     "CompressedCodec",

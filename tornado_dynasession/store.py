@@ -5,10 +5,6 @@ and back (names, keys, size, liveness), :mod:`~tornado_dynasession.layouts` hold
 :mod:`~tornado_dynasession.users` the user index, :mod:`~tornado_dynasession.records` what the store returns, and
 :mod:`~tornado_dynasession.backends` the wire layer. What is left here: the options, the client's lifecycle, and
 each call's condition.
-
-An id given up at login (:meth:`DynamoDBStore.supersede`) is kept for a short while as a *tombstone*, an item with
-``Expires`` and ``Superseded`` and no ``Session``: never served, touched or written over, it tells a late request
-that still carries the old cookie to leave the browser's new cookie alone.
 """
 
 from __future__ import annotations
@@ -25,23 +21,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from .backends import AttributeNames, Backend, ClientOptions, Condition, Item
-from .backends.factory import (
-    TRANSPORT_NAMES,
-    TransportName,
-    is_aiodynamo_client,
-    open_transport,
-    require,
-    transport_for_client,
-)
+from .backends.factory import TRANSPORT_NAMES, TransportName, open_transport, transport_for_client, transport_name
 from .backends.transport import Transport
 from .backends.wire import WireBackend
 from .codec import Codec, OrjsonCodec
 from .errors import SessionConflictError
 from .items import CorruptItem, ItemMapper
-from .layouts import LAYOUTS, Layout, LayoutName, resolve_naming
+from .layouts import Layout, LayoutName, resolve_naming
 from .records import (
     DEFAULT_MAX_AGE_SECONDS,
-    MAX_ITEM_BYTES,
     MAX_LIFETIME_SECONDS,
     Absence,
     SessionInfo,
@@ -57,21 +45,7 @@ if TYPE_CHECKING:
     from aiodynamo.client import Client as AiodynamoClient
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-__all__ = [
-    "BACKEND_NAMES",
-    "DEFAULT_MAX_AGE_SECONDS",
-    "LAYOUTS",
-    "MAX_ITEM_BYTES",
-    "MAX_LIFETIME_SECONDS",
-    "Absence",
-    "AttributeNames",
-    "ClientOptions",
-    "DynamoDBStore",
-    "Layout",
-    "SessionInfo",
-    "SessionRecord",
-    "endpoint_from_env",
-]
+__all__ = ["BACKEND_NAMES", "DynamoDBStore", "endpoint_from_env"]
 
 logger = logging.getLogger("tornado_dynasession")
 
@@ -87,17 +61,15 @@ def endpoint_from_env() -> str | None:
 class DynamoDBStore:
     """An async DynamoDB session store: one item per session, sliding expiry, never serves an expired item.
 
-    The store speaks to DynamoDB through a client chosen with ``backend=``: aiobotocore's (the default),
-    aiodynamo's (``pip install "tornado_dynasession[aiodynamo]"``), or ``"aiohttp"``, which signs its own requests
-    over one keep-alive session with botocore's credentials, endpoints and retry rules. Either the store creates
-    and closes its own client (configured by ``endpoint_url`` and ``options``), or you pass one you own as
-    ``client=``.
+    Either the store creates and closes its own client (``backend``, ``endpoint_url``, ``options``), or you pass
+    one you own as ``client=``.
 
     :param table: the table name. The store never creates it: see ``python -m tornado_dynasession create-table``.
     :param client: an aiobotocore DynamoDB client, or an aiodynamo ``Client``, that the caller owns and closes.
-    :param backend: ``"aiobotocore"`` (the default), ``"aiodynamo"`` or ``"aiohttp"``; or a ready
-        :class:`~tornado_dynasession.backends.Backend`, instead of ``client``. A name that disagrees with
-        ``client`` is a ValueError; ``"aiodynamo"`` without aiodynamo installed is a :class:`ConfigurationError`.
+    :param backend: ``"aiobotocore"`` (the default), ``"aiodynamo"`` (``pip install
+        "tornado_dynasession[aiodynamo]"``) or ``"aiohttp"`` (signs its own requests over one keep-alive session,
+        the least CPU per call); or a ready :class:`~tornado_dynasession.backends.Backend`, instead of ``client``.
+        A name that disagrees with ``client`` is a ValueError.
     :param endpoint_url: where DynamoDB is; defaults to ``$DYNAMODB_ENDPOINT``, then AWS. On a loopback endpoint
         without AWS credentials in the environment, dummy credentials are used.
     :param options: the store's own client's region, timeouts, retries and pool size (:class:`ClientOptions`).
@@ -151,34 +123,23 @@ class DynamoDBStore:
         self.consistent_read = consistent_read
         self.user_index = user_index or None
         self.items = ItemMapper(
-            self.names, hash_ids=self.hash_ids, layout=self.layout, codec=self.codec, max_age=self.max_age
+            self.names, hash_ids=self.hash_ids, layout=self.layout, codec=self.codec, max_age=max_age
         )
         """The item mapper: sessions to items and back."""
         attempts = self.options.max_attempts + 2
         self.users = UserIndex(
-            table, self.user_index, self.items, consistent_read=consistent_read, batch_attempts=attempts
+            table, user_index or None, self.items, consistent_read=consistent_read, batch_attempts=attempts
         )
         """The user index (:mod:`~tornado_dynasession.users`)."""
         self.telemetry: StoreTelemetry | None = telemetry_for(self, telemetry)
         """Where the store's spans and metrics go, or None when telemetry is off."""
         self._open_lock = asyncio.Lock()
         self._backend: Backend | None = None
-        self.backend_name: TransportName = "aiobotocore"
+        self.backend_name: TransportName = transport_name(backend if isinstance(backend, str) else None, client)
         """The client the store speaks through: ``"aiobotocore"``, ``"aiodynamo"`` or ``"aiohttp"``."""
-        if isinstance(backend, str):
-            if backend not in BACKEND_NAMES:
-                raise ValueError(f"backend must be one of {', '.join(map(repr, BACKEND_NAMES))}, got {backend!r}")
-            if client is not None and (backend == "aiodynamo") != is_aiodynamo_client(client):
-                raise ValueError(f"backend={backend!r} does not match the client passed: {type(client).__name__}")
-            if client is not None and backend == "aiohttp":
-                raise ValueError('backend="aiohttp" creates its own HTTP session: pass no client=')
-            require(backend)
-            self.backend_name = backend
-        elif backend is not None:
+        if backend is not None and not isinstance(backend, str):
             self._backend = backend
-        if self._backend is None and client is not None:
-            if is_aiodynamo_client(client):
-                self.backend_name = "aiodynamo"
+        elif client is not None:
             self._backend = self._wire(transport_for_client(client, self.endpoint_url))
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -275,14 +236,13 @@ class DynamoDBStore:
     @traced("load")
     async def load(self, sid: str) -> SessionRecord | None:
         """One GetItem: the live session's record, or None (:meth:`lookup` says why)."""
-        found = await self.lookup(sid)
-        return found if isinstance(found, SessionRecord) else None
+        return _live(await self.lookup(sid))
 
     @traced("get")
     async def get(self, sid: str) -> dict[str, Any] | None:
         """One GetItem: the live session's data alone, or None."""
-        found = await self.lookup(sid)
-        return found.data if isinstance(found, SessionRecord) else None
+        found = _live(await self.lookup(sid))
+        return None if found is None else found.data
 
     @traced("refresh")
     async def refresh(
@@ -295,8 +255,7 @@ class DynamoDBStore:
         now = time.time()
         if expires_at is None:
             expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
-        found = await self.lookup(sid, refresh_to=check_expires_at(expires_at, now))
-        return found if isinstance(found, SessionRecord) else None
+        return _live(await self.lookup(sid, refresh_to=check_expires_at(expires_at, now)))
 
     @traced("touch")
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
@@ -344,14 +303,10 @@ class DynamoDBStore:
     ) -> SessionRecord | None:
         """One conditional PutItem: the write the session policy makes for a new or modified session.
 
-        With ``previous`` None the id must be new (the write never overwrites; a taken id raises
-        :class:`SessionConflictError`). Otherwise the stored session must still be live and at
-        ``previous.version`` (an item without a ``Version`` is at 0), and the new item gets the next version.
-        Returns the new record, or None when the condition failed: another request wrote the session since
-        ``previous`` was read, or ended it. Nothing is written then; read the session again to tell which.
-        ``created_at`` (epoch seconds) and ``max_age`` (the session's own lifetime, whole seconds) are stored as
-        ``Created`` and ``MaxAge`` when given; ``user_id`` and ``label`` put the session in the user index (a
-        :class:`ConfigurationError` without ``user_index``).
+        With ``previous`` None the id must be new (a taken id raises :class:`SessionConflictError`); otherwise the
+        stored session must still be live and at ``previous.version``, and gets the next version. Returns the new
+        record, or None when the condition failed (another request wrote or ended the session; nothing is written).
+        ``created_at``, ``max_age``, ``user_id`` and ``label`` are stored when given (a user needs ``user_index``).
         """
         if user_id is not None:
             self.require_user_index("session.user_id")
@@ -439,3 +394,7 @@ class DynamoDBStore:
         less than about a second before may survive; a second call a moment later ends it. Needs ``user_index``.
         """
         return await self.users.revoke_user(await self._ready(), user_id, keep)
+
+
+def _live(found: SessionRecord | Absence) -> SessionRecord | None:
+    return found if isinstance(found, SessionRecord) else None

@@ -18,6 +18,7 @@ __all__ = [
     "open_transport",
     "require",
     "transport_for_client",
+    "transport_name",
 ]
 
 TransportName = Literal["aiobotocore", "aiodynamo", "aiohttp"]
@@ -61,6 +62,21 @@ def is_aiodynamo_client(client: object) -> TypeGuard[Any]:
     """Whether ``client`` is an aiodynamo ``Client`` (without importing aiodynamo for anyone who has not)."""
     module = sys.modules.get("aiodynamo.client")
     return module is not None and isinstance(client, module.Client)
+
+
+def transport_name(name: str | None, client: object | None) -> TransportName:
+    """The transport a store speaks through: ``name`` (``backend=``), checked against ``client`` and installed
+    packages; else the kind of ``client``; else aiobotocore."""
+    if name is None:
+        return "aiodynamo" if client is not None and is_aiodynamo_client(client) else "aiobotocore"
+    if name not in TRANSPORT_NAMES:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, TRANSPORT_NAMES))}, got {name!r}")
+    if client is not None and (name == "aiodynamo") != is_aiodynamo_client(client):
+        raise ValueError(f"backend={name!r} does not match the client passed: {type(client).__name__}")
+    if client is not None and name == "aiohttp":
+        raise ValueError('backend="aiohttp" creates its own HTTP session: pass no client=')
+    require(name)
+    return name
 
 
 def transport_for_client(client: Any, endpoint_url: str | None) -> Transport:
