@@ -23,6 +23,7 @@ __all__ = [
     "check_max_age",
     "check_user_id",
     "expires_at_for",
+    "read_outcome",
 ]
 
 DEFAULT_MAX_AGE_SECONDS = 300
@@ -141,3 +142,11 @@ class Absence(enum.Enum):
     """The item is not in the expected layout, or its session does not decode; a warning is logged."""
     SUPERSEDED = "superseded"
     """The id was given up for a new one at login (:meth:`DynamoDBStore.supersede`) and has not yet expired."""
+
+
+def read_outcome(found: SessionRecord | Absence | dict[str, Any] | bool | None) -> str:
+    """How a read ended, for telemetry: ``hit``, ``miss`` (nothing stored, or not live), or the :class:`Absence`
+    (``expired``, ``corrupt``, ``superseded``) when the read knows it."""
+    if isinstance(found, Absence):
+        return "miss" if found is Absence.MISSING else found.value
+    return "miss" if found is None or found is False else "hit"

@@ -37,6 +37,7 @@ from .records import (
     check_expires_at,
     check_max_age,
     expires_at_for,
+    read_outcome,
 )
 from .telemetry import StoreTelemetry, Telemetry, telemetry_for, traced
 from .users import UserIndex
@@ -199,7 +200,7 @@ class DynamoDBStore:
 
     # -- reads: one primitive, lookup; the others say what they return ----------------------------------------
 
-    @traced("lookup")
+    @traced("lookup", read_outcome)
     async def lookup(self, sid: str, *, refresh_to: int | None = None) -> SessionRecord | Absence:
         """The live session, or why there is none (an :class:`Absence`), in one call.
 
@@ -233,18 +234,18 @@ class DynamoDBStore:
                 await backend.update_expires(key, math.ceil(before), Condition(live_after=now))
         return found
 
-    @traced("load")
+    @traced("load", read_outcome)
     async def load(self, sid: str) -> SessionRecord | None:
         """One GetItem: the live session's record, or None (:meth:`lookup` says why)."""
         return _live(await self.lookup(sid))
 
-    @traced("get")
+    @traced("get", read_outcome)
     async def get(self, sid: str) -> dict[str, Any] | None:
         """One GetItem: the live session's data alone, or None."""
         found = _live(await self.lookup(sid))
         return None if found is None else found.data
 
-    @traced("refresh")
+    @traced("refresh", read_outcome)
     async def refresh(
         self, sid: str, max_age: float | None = None, *, expires_at: int | None = None
     ) -> SessionRecord | None:
@@ -257,7 +258,7 @@ class DynamoDBStore:
             expires_at = expires_at_for(self.max_age if max_age is None else check_max_age(max_age), now)
         return _live(await self.lookup(sid, refresh_to=check_expires_at(expires_at, now)))
 
-    @traced("touch")
+    @traced("touch", read_outcome)
     async def touch(self, sid: str, max_age: float | None = None, *, expires_at: int | None = None) -> bool:
         """:meth:`refresh`, answering only whether a live session's ``Expires`` moved."""
         return await self.refresh(sid, max_age, expires_at=expires_at) is not None
@@ -276,7 +277,7 @@ class DynamoDBStore:
 
     # -- writes: set overwrites blindly, save is the policy's conditional write --------------------------------
 
-    @traced("set")
+    @traced("set", lambda _: "written")
     async def set(self, sid: str, data: Mapping[str, Any], max_age: float | None = None) -> None:
         """One unconditional PutItem of the whole session, expiring ``max_age`` seconds from now: for scripts and
         tests that seed a session. It overwrites whatever the id holds, writes no version, creation time or user,
@@ -288,7 +289,7 @@ class DynamoDBStore:
         lifetime = self.max_age if max_age is None else check_max_age(max_age)
         await (await self._ready()).put(self.items.to_item(sid, data, expires_at=expires_at_for(lifetime)), None)
 
-    @traced("save")
+    @traced("save", lambda saved: "condition_failed" if saved is None else "written")
     async def save(
         self,
         sid: str,
@@ -345,12 +346,12 @@ class DynamoDBStore:
             written = await backend.get(str(item[self.names.hash_key]), consistent_read=True) == item
         return written
 
-    @traced("destroy")
+    @traced("destroy", lambda _: "deleted")
     async def destroy(self, sid: str) -> None:
         """One DeleteItem; destroying a missing session is not an error."""
         await (await self._ready()).delete(self.key_for(sid))
 
-    @traced("supersede")
+    @traced("supersede", lambda written: "written" if written else "miss")
     async def supersede(self, sid: str, *, until: int) -> bool:
         """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``
         (epoch seconds; the old session's own expiry); False when ``sid`` was not live (nothing is written then).
@@ -366,7 +367,7 @@ class DynamoDBStore:
 
     # -- a user's sessions (users.py) ------------------------------------------------------------------------
 
-    @traced("list_sessions")
+    @traced("list_sessions", lambda _: "listed")
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (``session.user_id``), most recently used first; never their data or ids.
 
@@ -377,14 +378,14 @@ class DynamoDBStore:
         """
         return await self.users.list_sessions(await self._ready(), user_id)
 
-    @traced("revoke")
+    @traced("revoke", lambda ended: "revoked" if ended else "miss")
     async def revoke(self, key: str, *, user_id: str | None = None) -> bool:
         """End one session by its handle (:attr:`SessionInfo.key`), with one DeleteItem; True when a live session
         ended. With ``user_id``, only a session of that user is ended: pass the signed-in user's id when the key
         comes from a request, so that nobody can end another user's session by its key."""
         return await self.users.revoke(await self._ready(), key, user_id)
 
-    @traced("revoke_user")
+    @traced("revoke_user", lambda ended: "revoked" if ended else "miss")
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
         """End every session of ``user_id`` except the session id ``keep`` ("sign out everywhere else"); how many
         live sessions it ended.

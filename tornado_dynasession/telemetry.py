@@ -51,7 +51,6 @@ counts them low. The benchmarks count by these same functions.
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 import time
@@ -314,29 +313,6 @@ _call: ContextVar[_Call | None] = ContextVar("tornado_dynasession_call", default
 _decision: ContextVar[str | None] = ContextVar("tornado_dynasession_decision", default=None)
 
 
-def _read_outcome(result: object) -> str:
-    if isinstance(result, enum.Enum):  # an Absence
-        return "miss" if result.value == "missing" else str(result.value)
-    return "miss" if result is None or result is False else "hit"
-
-
-_OUTCOME_OF: dict[str, Callable[[Any], str]] = {
-    "lookup": _read_outcome,
-    "load": _read_outcome,
-    "get": _read_outcome,
-    "refresh": _read_outcome,
-    "touch": _read_outcome,
-    "save": lambda record: "condition_failed" if record is None else "written",
-    "set": lambda _: "written",
-    "supersede": lambda written: "written" if written else "miss",
-    "destroy": lambda _: "deleted",
-    "list_sessions": lambda _: "listed",
-    "revoke": lambda ended: "revoked" if ended else "miss",
-    "revoke_user": lambda ended: "revoked" if ended else "miss",
-}
-"""Each traced method's outcome, from what it returned (unless a call inside it said first)."""
-
-
 class StoreTelemetry:
     """A store's spans and metrics (``store.telemetry``): its :class:`Telemetry`, and what every span and data
     point of the store carries, worked out once."""
@@ -357,8 +333,9 @@ class StoreTelemetry:
                 common["server.address"] = parts.hostname
             if parts.port:
                 common["server.port"] = parts.port
-        self._span_names = {operation: f"{operation} {store.table}" for operation in _OUTCOME_OF}
-        self._span_attributes = {operation: {**common, OPERATION: operation} for operation in _OUTCOME_OF}
+        self._common = common
+        self._span_names: dict[str, str] = {}
+        self._span_attributes: dict[str, dict[str, Any]] = {}
         self._metric_attributes: dict[tuple[str, str, str | None, str | None], dict[str, str]] = {}
 
     def metered(self, transport: Transport) -> Transport:
@@ -383,6 +360,7 @@ class StoreTelemetry:
     async def call(
         self,
         operation: str,
+        outcome_of: Callable[[Any], str],
         method: Callable[..., Awaitable[Any]],
         store: DynamoDBStore,
         args: tuple[Any, ...],
@@ -394,6 +372,9 @@ class StoreTelemetry:
             _decision.set(None)
         call = _Call(decision)
         token = _call.set(call)
+        if operation not in self._span_names:
+            self._span_names[operation] = f"{operation} {self.table}"
+            self._span_attributes[operation] = {**self._common, OPERATION: operation}
         span = self.telemetry._tracer.start_span(
             self._span_names[operation], kind=trace.SpanKind.CLIENT, attributes=self._span_attributes[operation]
         )
@@ -414,7 +395,7 @@ class StoreTelemetry:
             raise
         else:
             if call.outcome is None:
-                call.outcome = _OUTCOME_OF[operation](result)
+                call.outcome = outcome_of(result)
             if operation in ("list_sessions", "revoke_user"):
                 call.count = len(result) if isinstance(result, list) else int(result)
         finally:
@@ -483,12 +464,13 @@ def _record_error(span: Span, exc: Exception) -> None:
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 
-def traced(operation: str) -> Callable[[F], F]:
+def traced(operation: str, outcome_of: Callable[[Any], str]) -> Callable[[F], F]:
     """Decorate a public store method that reaches DynamoDB: one span per call (see the module's documentation).
+    ``outcome_of`` is the method's own statement of its outcome, from what it returned (unless a call inside it
+    said first).
 
     Without opentelemetry installed, the method itself is returned: the decorator costs nothing.
     """
-    outcome_of = _OUTCOME_OF[operation]
 
     def decorate(method: F) -> F:
         if not AVAILABLE:
@@ -501,7 +483,7 @@ def traced(operation: str) -> Callable[[F], F]:
                 return await method(store, *args, **kwargs)
             current = _call.get()
             if current is None:
-                return await telemetry.call(operation, method, store, args, kwargs)
+                return await telemetry.call(operation, outcome_of, method, store, args, kwargs)
             # Inside another traced call (touch -> refresh -> lookup): no span of its own; the first outcome known
             # (the innermost's) is the call's.
             result = await method(store, *args, **kwargs)
