@@ -370,12 +370,8 @@ class DynamoDBStore:
     @traced("list_sessions", lambda _: "listed")
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (``session.user_id``), most recently used first; never their data or ids.
-
-        One Query per page of the user index, then one BatchGetItem per 100 sessions for their expiry, creation
-        time and label. Expired sessions, and those moved to another user since the index was read, are left out.
-        On DynamoDB the index is eventually consistent: a session created a moment ago may be missing for a moment.
-        Needs ``user_index``.
-        """
+        Needs ``user_index``; see :meth:`UserIndex.list_sessions <tornado_dynasession.users.UserIndex.list_sessions>`
+        for its calls and its consistency."""
         return await self.users.list_sessions(await self._ready(), user_id)
 
     @traced("revoke", lambda ended: "revoked" if ended else "miss")
@@ -388,12 +384,8 @@ class DynamoDBStore:
     @traced("revoke_user", lambda ended: "revoked" if ended else "miss")
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
         """End every session of ``user_id`` except the session id ``keep`` ("sign out everywhere else"); how many
-        live sessions it ended.
-
-        One Query per page of the user index, then one conditional DeleteItem per session (16 at a time), each only
-        if the session still belongs to that user. On DynamoDB the index is eventually consistent: a session created
-        less than about a second before may survive; a second call a moment later ends it. Needs ``user_index``.
-        """
+        live sessions it ended. Needs ``user_index``; see :meth:`UserIndex.revoke_user
+        <tornado_dynasession.users.UserIndex.revoke_user>` for its calls and its consistency."""
         return await self.users.revoke_user(await self._ready(), user_id, keep)
 
 

@@ -55,7 +55,12 @@ class UserIndex:
         return self.index
 
     async def list_sessions(self, backend: Backend, user_id: str) -> list[SessionInfo]:
-        """The live sessions of ``user_id``, most recently used first (see :meth:`DynamoDBStore.list_sessions`)."""
+        """The live sessions of ``user_id``, most recently used first.
+
+        One Query per page of the user index, then one BatchGetItem per 100 sessions for their expiry, creation
+        time and label. Expired sessions, and those moved to another user since the index was read, are left out.
+        On DynamoDB the index is eventually consistent: a session created a moment ago may be missing for a moment.
+        """
         index = self.require("list_sessions()")
         user_key = self.mapper.user_key_for(user_id)
         keys = await self._keys(backend, index, user_key)
@@ -88,7 +93,12 @@ class UserIndex:
         return await self._remove_live(backend, key, user_key, time.time())
 
     async def revoke_user(self, backend: Backend, user_id: str, keep: str | None) -> int:
-        """End every session of ``user_id`` but the session id ``keep``; how many live sessions ended."""
+        """End every session of ``user_id`` but the session id ``keep``; how many live sessions ended.
+
+        One Query per page of the user index, then one conditional DeleteItem per session (16 at a time), each only
+        if the session still belongs to that user. On DynamoDB the index is eventually consistent: a session created
+        less than about a second before may survive; a second call a moment later ends it.
+        """
         index = self.require("revoke_user()")
         user_key = self.mapper.user_key_for(user_id)
         kept = None if keep is None else self.mapper.key_for(keep)
