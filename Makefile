@@ -20,7 +20,7 @@ LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'm
 pyenv_python = $(shell ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(1).*/bin/python 2>/dev/null \
   | sort -V | tail -n 1)
 
-.PHONY: setup browser demo test test-python test-lowest release-check lint bench bench-quick soak clean
+.PHONY: setup browser demo test test-python test-lowest release-check lint docs bench bench-quick soak clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -83,6 +83,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check tornado_dynasession
 	$(BIN)/mypy --strict tornado_dynasession
 
+# The documentation site, from docs/ into docs/_build/html (open index.html there). Warnings are errors, so a broken
+# reference fails the build; -E rereads every page, so that a warning is never hidden by an earlier build.
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -E -b html docs docs/_build/html
+	@echo "built docs/_build/html/index.html"
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -93,4 +99,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak
 
 clean:
-	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache docs/_build
