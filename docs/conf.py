@@ -21,7 +21,7 @@ import tornado_dynasession  # noqa: E402
 
 project = "tornado_dynasession"
 author = "the tornado_dynasession authors"
-copyright = "the tornado_dynasession authors, Apache-2.0"  # noqa: A001
+copyright = "the tornado_dynasession authors, Apache-2.0"
 release = version = tornado_dynasession.__version__
 
 extensions = ["myst_parser", "sphinx.ext.autodoc"]
@@ -34,7 +34,6 @@ html_title = f"tornado_dynasession {release}"
 
 myst_heading_anchors = 3  # [text](store.md#sign-out-everywhere), as on GitHub
 myst_enable_extensions = ["colon_fence"]
-suppress_warnings = ["myst.header"]  # SECURITY.md and benchmarks/README.md, included, start below level 1
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
