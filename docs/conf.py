@@ -30,7 +30,7 @@ exclude_patterns = ["_build"]
 root_doc = "index"
 
 html_theme = "furo"
-html_title = f"tornado_dynasession {release}"
+html_title = "tornado_dynasession"
 
 myst_heading_anchors = 3  # [text](store.md#sign-out-everywhere), as on GitHub
 myst_enable_extensions = ["colon_fence"]
@@ -55,7 +55,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(.*\.)?(ItemValue|Item|Scope|Message|Receive|Send|ASGIApp|Layout|TransportName|CookieSecret)"),
     (r"py:.*", r"(.*\.)?(SessionOptions|CookieInstruction|StoreTelemetry|traced|F)"),
     # the modules inside the package, and the backends' internals, which are not part of its API
-    (r"py:mod", r"tornado_dynasession\.(adapters|errors|session|policy|store|codec|codecs|tools)(\..*)?"),
+    (r"py:mod", r"tornado_dynasession\.(adapters|errors|session|policy|store|records|layouts|users|items)(\..*)?"),
+    (r"py:mod", r"tornado_dynasession\.(express|codec|codecs|tools)(\..*)?"),
     (r"py:.*", r"(tornado_dynasession\.backends\.)?(wire|transport|_expressions|aiodynamo|sigv4|factory)\..*"),
 ]
 
