@@ -20,7 +20,7 @@ LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'm
 pyenv_python = $(shell ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(1).*/bin/python 2>/dev/null \
   | sort -V | tail -n 1)
 
-.PHONY: setup browser demo test test-python test-lowest release-check lint docs bench bench-quick soak clean
+.PHONY: setup browser demo test test-python test-lowest release-check lint bench bench-quick soak clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -85,6 +85,7 @@ lint: $(STAMP)
 
 # The documentation site, from docs/ into docs/_build/html (open index.html there). Warnings are errors, so a broken
 # reference fails the build; -E rereads every page, so that a warning is never hidden by an earlier build.
+.PHONY: docs
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -E -b html docs docs/_build/html
 	@echo "built docs/_build/html/index.html"
