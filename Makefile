@@ -103,6 +103,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check tornado_dynasession
 	$(BIN)/mypy --strict tornado_dynasession
 
+# The documentation site, from docs/ into docs/_build/html (open index.html there). Warnings are errors, so a broken
+# reference fails the build; -E rereads every page, so that a warning is never hidden by an earlier build.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -E -b html docs docs/_build/html
+	@echo "built docs/_build/html/index.html"
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
@@ -113,4 +120,4 @@ soak: $(STAMP)
 	$(BIN)/python -m tests.soak
 
 clean:
-	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache docs/_build
