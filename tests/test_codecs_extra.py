@@ -27,7 +27,8 @@ from tornado_dynasession import (
     JsonCodec,
     OrjsonCodec,
 )
-from tornado_dynasession.codec import KeyBoundCodec, _zstd_module
+from tornado_dynasession.codecs import KeyBoundCodec
+from tornado_dynasession.codecs.compressed import _zstd_module
 
 from .support import open_raw_client
 

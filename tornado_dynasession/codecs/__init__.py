@@ -1,0 +1,21 @@
+"""Codecs: turn a session dict into the stored ``Session`` attribute and back.
+
+Every failure of a codec is a :class:`~tornado_dynasession.errors.CodecError`, with the cause chained. One module
+each: :mod:`.base` (the protocols), :mod:`.rule` (what the JSON codecs store), :mod:`.json`, :mod:`.compressed`
+and :mod:`.encrypted`.
+"""
+
+from .base import Codec, KeyBoundCodec
+from .compressed import DEFAULT_MAX_DECOMPRESSED_BYTES, CompressedCodec
+from .encrypted import EncryptedCodec
+from .json import JsonCodec, OrjsonCodec
+
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED_BYTES",
+    "Codec",
+    "CompressedCodec",
+    "EncryptedCodec",
+    "JsonCodec",
+    "KeyBoundCodec",
+    "OrjsonCodec",
+]

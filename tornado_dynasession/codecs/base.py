@@ -1,0 +1,101 @@
+"""The :class:`Codec` protocol, which turns a session dict into the ``Session`` attribute, and what wrappers share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import CodecError, ConfigurationError
+
+__all__ = ["Codec", "KeyBoundCodec"]
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Encodes a session dict to ``str`` (stored as type S) or ``bytes`` (stored as type B), and back.
+
+    ``encode`` raises :class:`CodecError` naming the value it cannot serialize. ``decode`` raises
+    :class:`CodecError` when the stored value is not a valid encoding of a dict.
+
+    The codecs of this module (:class:`OrjsonCodec`, :class:`JsonCodec`, and the wrappers around them) share
+    one rule: what is stored reads back equal, with the same types. A session is a mapping (it reads back as a
+    plain dict) holding only
+
+    - ``dict`` with ``str`` keys, and ``list``, nested at most 254 containers deep, the session itself being
+      the first (orjson's limit);
+    - ``str`` (valid Unicode: no lone surrogates, which UTF-8 cannot carry);
+    - ``int`` from -2**63 to 2**64 - 1 inclusive, the signed and unsigned 64-bit ranges (what orjson encodes;
+      beware that JavaScript, such as the Node store, reads integers beyond 2**53 inexactly);
+    - finite ``float`` (no NaN or infinity: JSON has none);
+    - ``bool`` and ``None``.
+
+    Anything else raises :class:`CodecError` on encode, naming its type and where it is (``session["cart"][2]``):
+    tuples and sets, bytes, datetimes, Decimal, UUID, enums, dataclasses, and subclasses of the types above
+    (an ``IntEnum`` or an ``OrderedDict`` would read back as a plain int or dict). Decoding is not checked
+    value by value (it runs on every request); both codecs read JSON text as orjson does, so that what one reads
+    the other reads too: ``NaN`` and infinities are invalid JSON, and an integer beyond the 64-bit ranges reads as
+    a float. One exception to orjson: a lone surrogate (half of a character such as an emoji, which a JavaScript
+    string may hold and ``JSON.stringify`` writes as an escape such as ``\\ud83c``) reads as U+FFFD, the
+    replacement character, so that a session an Express app saved still reads; saved again, it stores U+FFFD.
+    """
+
+    def encode(self, data: Mapping[str, Any]) -> str | bytes:
+        """Serialize ``data``."""
+        ...
+
+    def decode(self, raw: str | bytes) -> dict[str, Any]:
+        """Deserialize what :meth:`encode` produced; the result must be a dict."""
+        ...
+
+
+@runtime_checkable
+class KeyBoundCodec(Codec, Protocol):
+    """A codec that binds what it stores to the item's hash key (the stored key, not the raw session id); the store
+    calls these instead of encode/decode when the codec has them.
+
+    ``key`` is the value of the item's hash key attribute, ``store.key_for(sid)``: the base64url SHA-256 of the
+    session id by default, the raw id only with ``hash_ids=False``. What :meth:`encode_for` writes for one key must
+    make :meth:`decode_for` raise :class:`CodecError` under any other key, so that a value copied from one item
+    into another does not read there. ``decode_for`` may also accept values written by the plain
+    :meth:`~Codec.encode` (unbound), which is how a table migrates to binding. Error messages must never include
+    ``key``: with ``hash_ids=False`` it is a usable session id.
+    """
+
+    def encode_for(self, key: str, data: Mapping[str, Any]) -> str | bytes:
+        """Serialize ``data`` for the item whose hash key is ``key``."""
+        ...
+
+    def decode_for(self, key: str, raw: str | bytes) -> dict[str, Any]:
+        """Deserialize ``raw`` read from the item whose hash key is ``key``; the result must be a dict."""
+        ...
+
+
+# -- what the wrapping codecs share --------------------------------------------------------------------------
+
+
+def _payload(encoded: str | bytes) -> tuple[bool, bytes]:
+    """The wrapped codec's output as bytes, and whether it was text (so that decode hands back the same type)."""
+    if isinstance(encoded, str):
+        return True, encoded.encode()
+    if isinstance(encoded, (bytes, bytearray)):
+        return False, bytes(encoded)
+    raise CodecError(f"the wrapped codec returned {type(encoded).__name__}, not str or bytes")
+
+
+def _restore(is_text: bool, payload: bytes) -> str | bytes:
+    if not is_text:
+        return payload
+    try:
+        return payload.decode()
+    except UnicodeDecodeError as exc:
+        raise CodecError(f"stored session text is not valid UTF-8: {exc}") from exc
+
+
+def _inner_codec(inner: Codec | None, wrapper: str) -> Codec:
+    if inner is None:
+        from .json import OrjsonCodec  # the default codec, which itself needs nothing from here
+
+        return OrjsonCodec()
+    if not isinstance(inner, Codec):
+        raise ConfigurationError(f"{wrapper} wraps a Codec (with encode and decode), not {type(inner).__name__}")
+    return inner
