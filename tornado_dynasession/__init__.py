@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .mixin import SessionMixin
     from .policy import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
     from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
-    from .tables import TableSetup, create_table
     from .telemetry import Telemetry
+    from .tools.tables import TableSetup, create_table
 
 _HOMES = {
     ".codecs": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
@@ -40,7 +40,7 @@ _HOMES = {
     ".mixin": ("SessionMixin",),
     ".policy": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
     ".store": ("Absence", "DynamoDBStore", "SessionInfo", "SessionRecord"),
-    ".tables": ("TableSetup", "create_table"),
+    ".tools.tables": ("TableSetup", "create_table"),
     ".telemetry": ("Telemetry",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
