@@ -1,4 +1,11 @@
-""":class:`EncryptedCodec`: AES-GCM around another codec, bound to the item's hash key."""
+""":class:`EncryptedCodec`: AES-GCM around another codec, bound to the item's hash key.
+
+The stored value (type B): a version byte, a 4-byte key id (the first 4 bytes of the key's SHA-256), a random
+12-byte nonce, then the ciphertext and its 16-byte tag. The version and key id are authenticated as AES-GCM
+associated data, followed in version 2 by the UTF-8 bytes of the item's hash key (``store.key_for(sid)``); the
+header is always 5 bytes, so no two (header, key) pairs give the same associated data. Version 1 (unbound) has
+the version byte and key id alone.
+"""
 
 from __future__ import annotations
 
@@ -83,15 +90,11 @@ def _binding(key: object) -> bytes:
 class EncryptedCodec:
     """Wraps a codec and encrypts its output with AES-GCM: a stolen table, backup or stream reveals no session data.
 
-    Needs ``pip install "tornado_dynasession[crypto]"``. Stored as type B, in one of two formats that share a
-    layout: a version byte, a 4-byte key id (the first 4 bytes of the key's SHA-256), a random 12-byte nonce, then
-    the ciphertext and its 16-byte tag. The version and key id are authenticated with the ciphertext (as AES-GCM
-    associated data; the nonce is authenticated by GCM itself).
+    Needs ``pip install "tornado_dynasession[crypto]"``. Stored as type B in one of two versions (the module
+    describes the bytes):
 
     - Version 2, bound to its item: written by :meth:`encode_for` and read by :meth:`decode_for` (see
-      :class:`KeyBoundCodec`), which the store calls. The associated data is the version byte and key id followed
-      by the UTF-8 bytes of the item's hash key (``store.key_for(sid)``). That header is always 5 bytes, so no two
-      (header, key) pairs give the same associated data. A value copied into another item, or relabelled as
+      :class:`KeyBoundCodec`), which the store calls. A value copied into another item, or relabelled as
       version 1, fails authentication there.
     - Version 1, unbound: written by the plain :meth:`encode`; its associated data is the version byte and key
       id alone, so the same value decodes under any session id. :meth:`decode` reads only version 1 and refuses

@@ -34,8 +34,8 @@ class _Unstorable(Exception):
 def _check(container: dict[Any, Any] | list[Any], depth: int) -> None:
     """Raise :class:`_Unstorable` unless every value in ``container`` (at nesting level ``depth``) is storable.
 
-    Exact ``type(x) is`` tests keep it to a few microseconds for a typical session; the explanation of a problem
-    is only worked out once there is one.
+    Exact ``type(x) is`` tests keep the common path short; the explanation of a problem is only worked out once
+    there is one.
     """
     pairs: Iterable[tuple[Any, Any]]
     if isinstance(container, list):

@@ -121,7 +121,7 @@ class CookieClaims:
 
     :param session_id: the session id.
     :param expires_at: the stored session's ``Expires`` when the cookie was sent (epoch seconds); None for a
-        cookie that carries only the id (written by an earlier version).
+        cookie that carries only the id.
     :param max_age: the session's own lifetime in seconds (``session.max_age``); None for the default.
     :param absolute_end: when the absolute lifetime ends (epoch seconds); None when there is none.
     """

@@ -1,35 +1,9 @@
-"""The Session mapping and the per-request policy, which no framework adapter's rules leak into.
+""":class:`SessionPolicy`: per request, at most one store call to load and one write to save, and the cookie.
 
-It imports ``tornado.web`` for one thing only, the signed-cookie format (``create_signed_value`` and
-``decode_signed_value`` work without a handler), so that every adapter reads and writes the same cookie. The
-adapters (``tornado_dynasession.adapters``, ``asgi``, ``aiohttp_web``) only translate this policy to their hooks.
-Per request:
-
-- **load** (:meth:`SessionPolicy.load`), at most one call: no cookie, or one that fails signature verification,
-  costs none. The signed cookie carries the session's lifetime as it was when the cookie was sent, so the policy
-  knows before any call whether the expiry is due to move: if it is (always with ``touch_after=0``), one
-  conditional UpdateItem slides ``Expires`` and returns the session; if not, one GetItem.
-- **save** (:meth:`SessionPolicy.save`), decided at the end of the request, makes at most one write:
-
-  ===========================  ===============================================  ==================
-  state                        DynamoDB                                         cookie
-  ===========================  ===============================================  ==================
-  modified or regenerated      one conditional PutItem (+ a conditional PutItem set
-                               of the old id's tombstone after a regenerate)
-  existing, unmodified         nothing (the load already slid the expiry; a     renewed once per
-                               GetItem checks it is still live before the       lifetime (or per
-                               cookie is renewed)                               slide: touch_after)
-  new, unmodified              nothing                                          nothing
-  emptied (no keys left)       one DeleteItem (nothing for a new session)       cleared (if any)
-  invalidated                  one DeleteItem                                   cleared
-  ===========================  ===============================================  ==================
-
-Writes to an existing session are conditional on it still being live, so a logout racing another request never
-brings the session back. A request whose session vanished while it ran (a logout, an expiry, or a login that gave
-the session a new id) leaves the browser's cookie alone: the request that ended the session already set the cookie
-the browser should keep. A request that arrives with a cookie whose id a login has just replaced (a *superseded*
-id, see :meth:`DynamoDBStore.supersede`) gets an empty session that it may read but not store, and its response
-neither clears nor replaces the cookie, so that it cannot log the user out.
+The adapters translate it to their framework's hooks. Writes to an existing session are conditional on it still
+being live, so a logout racing another request never brings the session back; a request whose session ended while
+it ran, or whose cookie names an id a login replaced, leaves the browser's cookie alone. docs/architecture.md
+follows one request through it, with the calls each outcome costs.
 """
 
 from __future__ import annotations
