@@ -1,5 +1,4 @@
-"""The command line's error reporting, importable from its former path (:mod:`tornado_dynasession.tools.cli_errors`)."""
+"""The command line's errors, importable from their former path (:mod:`tornado_dynasession.tools.cli_errors`)."""
 
-from .tools.cli_errors import FAILURE, USAGE, CliError, check_endpoint, report
-
-__all__ = ["FAILURE", "USAGE", "CliError", "check_endpoint", "report"]
+from .tools.cli_errors import *  # noqa: F403 (every public name, as it is there)
+from .tools.cli_errors import __all__ as __all__

@@ -1,23 +1,4 @@
 """The codecs, importable from their former path; they live in :mod:`tornado_dynasession.codecs`."""
 
-from .codecs import (
-    DEFAULT_MAX_DECOMPRESSED_BYTES,
-    Codec,
-    CompressedCodec,
-    EncryptedCodec,
-    JsonCodec,
-    KeyBoundCodec,
-    OrjsonCodec,
-)
-from .codecs.compressed import _zstd_module
-
-__all__ = [
-    "DEFAULT_MAX_DECOMPRESSED_BYTES",
-    "Codec",
-    "CompressedCodec",
-    "EncryptedCodec",
-    "JsonCodec",
-    "KeyBoundCodec",
-    "OrjsonCodec",
-    "_zstd_module",
-]
+from .codecs import *  # noqa: F403 (every public name, as it is there)
+from .codecs import __all__ as __all__

@@ -1,5 +1,4 @@
 """The table health check, importable from its former path (:mod:`tornado_dynasession.tools.doctor`)."""
 
-from .tools.doctor import Check, diagnose, summary
-
-__all__ = ["Check", "diagnose", "summary"]
+from .tools.doctor import *  # noqa: F403 (every public name, as it is there)
+from .tools.doctor import __all__ as __all__

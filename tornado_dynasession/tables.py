@@ -1,5 +1,4 @@
 """Creating and deleting the table, importable from its former path (:mod:`tornado_dynasession.tools.tables`)."""
 
-from .tools.tables import TableSetup, create_table, delete_table, open_admin_client, user_index_definition
-
-__all__ = ["TableSetup", "create_table", "delete_table", "open_admin_client", "user_index_definition"]
+from .tools.tables import *  # noqa: F403 (every public name, as it is there)
+from .tools.tables import __all__ as __all__

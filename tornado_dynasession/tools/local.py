@@ -27,7 +27,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-__all__ = ["DynaliteServer", "LocalServer", "LocalServerError", "MotoServer", "dynamodb_endpoint", "find_dynalite"]
+__all__ = [
+    "DYNALITE_VERSION",
+    "DynaliteServer",
+    "LocalServer",
+    "LocalServerError",
+    "MotoServer",
+    "dynamodb_endpoint",
+    "find_dynalite",
+]
 
 DYNALITE_VERSION = "4.0.0"
 
