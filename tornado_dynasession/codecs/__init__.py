@@ -5,7 +5,7 @@ each: :mod:`.base` (the protocols), :mod:`.rule` (what the JSON codecs store), :
 and :mod:`.encrypted`.
 """
 
-from .base import Codec, KeyBoundCodec
+from .base import Codec, KeyBoundCodec, decode_with, encode_with
 from .compressed import DEFAULT_MAX_DECOMPRESSED_BYTES, CompressedCodec
 from .encrypted import EncryptedCodec
 from .json import JsonCodec, OrjsonCodec
@@ -18,4 +18,6 @@ __all__ = [
     "JsonCodec",
     "KeyBoundCodec",
     "OrjsonCodec",
+    "decode_with",
+    "encode_with",
 ]

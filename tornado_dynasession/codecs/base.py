@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import CodecError, ConfigurationError
 
-__all__ = ["Codec", "KeyBoundCodec"]
+__all__ = ["Codec", "KeyBoundCodec", "decode_with", "encode_with"]
 
 
 @runtime_checkable
@@ -99,3 +99,33 @@ def _inner_codec(inner: Codec | None, wrapper: str) -> Codec:
     if not isinstance(inner, Codec):
         raise ConfigurationError(f"{wrapper} wraps a Codec (with encode and decode), not {type(inner).__name__}")
     return inner
+
+
+def encode_with(
+    codec: Codec, data: Mapping[str, Any], *, bound: KeyBoundCodec | None = None, key: str = ""
+) -> str | bytes:
+    """``codec``'s encoding of ``data``, through ``bound.encode_for(key, ...)`` when the codec binds to the item's
+    hash key. Whatever the codec raises reaches the caller as a :class:`CodecError`, its cause chained."""
+    try:
+        return codec.encode(data) if bound is None else bound.encode_for(key, data)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(
+            f"{type(codec).__name__} raised {type(exc).__name__} encoding the session: {exc} "
+            "(a codec reports what it cannot encode as CodecError)"
+        ) from exc
+
+
+def decode_with(codec: Codec, raw: str | bytes, *, bound: KeyBoundCodec | None = None, key: str = "") -> dict[str, Any]:
+    """``codec``'s decoding of ``raw``, through ``bound.decode_for(key, ...)`` when the codec binds to the item's
+    hash key. Whatever the codec raises reaches the caller as a :class:`CodecError`, its cause chained."""
+    try:
+        return codec.decode(raw) if bound is None else bound.decode_for(key, raw)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(
+            f"{type(codec).__name__} raised {type(exc).__name__} decoding the stored session: {exc} "
+            "(written by another codec, or corrupt?)"
+        ) from exc

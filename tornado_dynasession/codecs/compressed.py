@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from ..errors import CodecError, ConfigurationError
-from .base import Codec, _inner_codec, _payload, _restore
+from .base import Codec, _inner_codec, _payload, _restore, decode_with, encode_with
 
 __all__ = ["DEFAULT_MAX_DECOMPRESSED_BYTES", "CompressedCodec"]
 
@@ -125,7 +125,7 @@ class CompressedCodec:
 
     def encode(self, data: Mapping[str, Any]) -> str | bytes:
         """Encode ``data`` with the wrapped codec; compress the result when it is large enough and shrinks."""
-        encoded = self._inner.encode(data)
+        encoded = encode_with(self._inner, data)
         # A code point is at most 4 UTF-8 bytes: short text is below the threshold without encoding it.
         if isinstance(encoded, str) and len(encoded) * 4 < self.min_size_bytes:
             return encoded
@@ -150,10 +150,10 @@ class CompressedCodec:
     def decode(self, raw: str | bytes) -> dict[str, Any]:
         """Decompress ``raw`` if it is compressed (at most ``max_decompressed_bytes``), then decode it."""
         if isinstance(raw, str) or not raw or raw[0] not in _HEADERS:
-            return self._inner.decode(raw)
+            return decode_with(self._inner, raw)
         header, body = raw[0], bytes(raw[1:])
         if header == _STORED:
-            return self._inner.decode(body)
+            return decode_with(self._inner, body)
         limit = self.max_decompressed_bytes
         if header in (_ZLIB_TEXT, _ZLIB_BYTES):
             payload = self._inflate(body, limit)
@@ -171,7 +171,7 @@ class CompressedCodec:
                 f"stored session decompresses to more than max_decompressed_bytes={limit}: refused "
                 "(a decompression bomb, or a cap set lower than when it was written)"
             )
-        return self._inner.decode(_restore(header in (_ZLIB_TEXT, _ZSTD_TEXT), payload))
+        return decode_with(self._inner, _restore(header in (_ZLIB_TEXT, _ZSTD_TEXT), payload))
 
     @staticmethod
     def _inflate(body: bytes, limit: int) -> bytes:

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CodecError, ConfigurationError
-from .base import Codec, KeyBoundCodec, _inner_codec, _payload, _restore
+from .base import Codec, KeyBoundCodec, _inner_codec, _payload, _restore, decode_with, encode_with
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -162,18 +162,17 @@ class EncryptedCodec:
 
     def encode(self, data: Mapping[str, Any]) -> bytes:
         """Encode ``data`` with the wrapped codec, then encrypt it with the first key, unbound (version 1)."""
-        return self._seal(_ENCRYPTED_V1, b"", self._inner.encode(data))
+        return self._seal(_ENCRYPTED_V1, b"", encode_with(self._inner, data))
 
     def encode_for(self, key: str, data: Mapping[str, Any]) -> bytes:
         """Like :meth:`encode`, but bound to the item whose hash key is ``key`` (version 2)."""
         binding = _binding(key)
-        bound = self._bound_inner
-        encoded = self._inner.encode(data) if bound is None else bound.encode_for(key, data)
+        encoded = encode_with(self._inner, data, bound=self._bound_inner, key=key)
         return self._seal(_ENCRYPTED_V2, binding, encoded)
 
     def decode(self, raw: str | bytes) -> dict[str, Any]:
         """Authenticate and decrypt an unbound (version 1) ``raw``, then decode it with the wrapped codec."""
-        return self._inner.decode(self._open(raw, None))
+        return decode_with(self._inner, self._open(raw, None))
 
     def decode_for(self, key: str, raw: str | bytes) -> dict[str, Any]:
         """Authenticate and decrypt ``raw`` read from the item whose hash key is ``key``, then decode it.
@@ -181,8 +180,7 @@ class EncryptedCodec:
         Reads version 2 values bound to ``key``, and version 1 values (unbound, written before binding).
         """
         encoded = self._open(raw, _binding(key))
-        bound = self._bound_inner
-        return self._inner.decode(encoded) if bound is None else bound.decode_for(key, encoded)
+        return decode_with(self._inner, encoded, bound=self._bound_inner, key=key)
 
     def _seal(self, version: int, binding: bytes, encoded: str | bytes) -> bytes:
         is_text, payload = _payload(encoded)
