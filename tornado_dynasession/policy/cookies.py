@@ -158,18 +158,13 @@ def _field(value: int | None) -> str:
 CookieSecret = str | bytes | Mapping[int, str] | Mapping[int, bytes]
 
 
-def sign_cookie(
-    options: CookieOptions,
-    secret: str | bytes | Mapping[int, str | bytes],
-    key_version: int | None,
-    claims: CookieClaims,
-) -> str:
+def sign_cookie(options: CookieOptions, secret: CookieSecret, key_version: int | None, claims: CookieClaims) -> str:
     """The cookie value for ``claims`` in ``options.format``: Tornado's signed value v2 (HMAC-SHA256) of
     :meth:`CookieClaims.payload`, or express-session's signature of the id alone."""
     if options.format == "express":
         signing = secret[key_version or 0] if isinstance(secret, Mapping) else secret
         return express.sign(claims.session_id, signing)
-    tornado_secret: Any = dict(secret) if isinstance(secret, Mapping) else secret
+    tornado_secret: Any = secret
     return create_signed_value(
         tornado_secret, options.name, claims.payload(), version=2, key_version=key_version
     ).decode()
@@ -186,7 +181,7 @@ def read_cookie(
         secrets = secret.values() if isinstance(secret, Mapping) else (secret,)
         session_id = express.unsign(value, secrets)
         return None if session_id is None else CookieClaims(session_id)
-    tornado_secret: Any = dict(secret) if isinstance(secret, Mapping) else secret
+    tornado_secret: Any = secret  # a str, bytes, or the policy's dict of versions
     try:
         decoded = decode_signed_value(tornado_secret, options.name, value, max_age_days=max_age_days, min_version=2)
     except Exception:  # garbage of any kind means "no session", never a 500
