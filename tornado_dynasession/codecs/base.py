@@ -15,28 +15,8 @@ class Codec(Protocol):
     """Encodes a session dict to ``str`` (stored as type S) or ``bytes`` (stored as type B), and back.
 
     ``encode`` raises :class:`CodecError` naming the value it cannot serialize. ``decode`` raises
-    :class:`CodecError` when the stored value is not a valid encoding of a dict.
-
-    The codecs of this module (:class:`OrjsonCodec`, :class:`JsonCodec`, and the wrappers around them) share
-    one rule: what is stored reads back equal, with the same types. A session is a mapping (it reads back as a
-    plain dict) holding only
-
-    - ``dict`` with ``str`` keys, and ``list``, nested at most 254 containers deep, the session itself being
-      the first (orjson's limit);
-    - ``str`` (valid Unicode: no lone surrogates, which UTF-8 cannot carry);
-    - ``int`` from -2**63 to 2**64 - 1 inclusive, the signed and unsigned 64-bit ranges (what orjson encodes;
-      beware that JavaScript, such as the Node store, reads integers beyond 2**53 inexactly);
-    - finite ``float`` (no NaN or infinity: JSON has none);
-    - ``bool`` and ``None``.
-
-    Anything else raises :class:`CodecError` on encode, naming its type and where it is (``session["cart"][2]``):
-    tuples and sets, bytes, datetimes, Decimal, UUID, enums, dataclasses, and subclasses of the types above
-    (an ``IntEnum`` or an ``OrderedDict`` would read back as a plain int or dict). Decoding is not checked
-    value by value (it runs on every request); both codecs read JSON text as orjson does, so that what one reads
-    the other reads too: ``NaN`` and infinities are invalid JSON, and an integer beyond the 64-bit ranges reads as
-    a float. One exception to orjson: a lone surrogate (half of a character such as an emoji, which a JavaScript
-    string may hold and ``JSON.stringify`` writes as an escape such as ``\\ud83c``) reads as U+FFFD, the
-    replacement character, so that a session an Express app saved still reads; saved again, it stores U+FFFD.
+    :class:`CodecError` when the stored value is not a valid encoding of a dict. The package's codecs share one
+    rule, what is stored reads back equal with the same types (:mod:`tornado_dynasession.codecs.rule`).
     """
 
     def encode(self, data: Mapping[str, Any]) -> str | bytes:

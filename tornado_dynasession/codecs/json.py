@@ -79,10 +79,10 @@ def _json_loads(raw: str | bytes) -> dict[str, Any]:
 class OrjsonCodec:
     """The default codec: compact JSON text via orjson (stored as type S, readable by the Node store).
 
-    Stores exactly what :class:`Codec` describes (dicts with str keys, lists, str, int from -2**63 to 2**64 - 1,
+    Stores exactly what :mod:`.rule` describes (dicts with str keys, lists, str, int from -2**63 to 2**64 - 1,
     finite float, bool, None; at most 254 levels deep) and raises :class:`CodecError` naming the path of
     anything else. Reads and writes what :class:`JsonCodec` does. Reads a lone surrogate as U+FFFD (see
-    :class:`Codec`), on a slower path taken only for a text orjson refuses.
+    :mod:`.rule`), on a slower path taken only for a text orjson refuses.
     """
 
     __slots__ = ()
@@ -104,7 +104,7 @@ class OrjsonCodec:
 class JsonCodec:
     """The same JSON text through the standard library's :mod:`json`, for environments without orjson tuning.
 
-    Follows the same rule as :class:`OrjsonCodec` (see :class:`Codec`): the same values are stored and refused,
+    Follows the same rule as :class:`OrjsonCodec` (:mod:`.rule`): the same values are stored and refused,
     with the same errors, and each reads what the other writes. The text is the same too, except that some
     floats are spelled differently (``1e-07`` here, ``1e-7`` by orjson); they read back as the same float. Reads a
     lone surrogate as U+FFFD, as :class:`OrjsonCodec` does.
