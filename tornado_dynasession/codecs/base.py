@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol, runtime_checkable
+import functools
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from ..errors import CodecError, ConfigurationError
 
 __all__ = ["Codec", "KeyBoundCodec", "decode_with", "encode_with"]
+
+_T = TypeVar("_T")
 
 
 @runtime_checkable
@@ -86,26 +89,21 @@ def encode_with(
 ) -> str | bytes:
     """``codec``'s encoding of ``data``, through ``bound.encode_for(key, ...)`` when the codec binds to the item's
     hash key. Whatever the codec raises reaches the caller as a :class:`CodecError`, its cause chained."""
-    try:
-        return codec.encode(data) if bound is None else bound.encode_for(key, data)
-    except CodecError:
-        raise
-    except Exception as exc:
-        raise CodecError(
-            f"{type(codec).__name__} raised {type(exc).__name__} encoding the session: {exc} "
-            "(a codec reports what it cannot encode as CodecError)"
-        ) from exc
+    encode = codec.encode if bound is None else functools.partial(bound.encode_for, key)
+    return _mapped(codec, encode, data, "encoding the session", "a codec reports what it cannot encode as CodecError")
 
 
 def decode_with(codec: Codec, raw: str | bytes, *, bound: KeyBoundCodec | None = None, key: str = "") -> dict[str, Any]:
     """``codec``'s decoding of ``raw``, through ``bound.decode_for(key, ...)`` when the codec binds to the item's
     hash key. Whatever the codec raises reaches the caller as a :class:`CodecError`, its cause chained."""
+    decode = codec.decode if bound is None else functools.partial(bound.decode_for, key)
+    return _mapped(codec, decode, raw, "decoding the stored session", "written by another codec, or corrupt?")
+
+
+def _mapped(codec: Codec, call: Callable[[Any], _T], value: Any, doing: str, hint: str) -> _T:
     try:
-        return codec.decode(raw) if bound is None else bound.decode_for(key, raw)
+        return call(value)
     except CodecError:
         raise
     except Exception as exc:
-        raise CodecError(
-            f"{type(codec).__name__} raised {type(exc).__name__} decoding the stored session: {exc} "
-            "(written by another codec, or corrupt?)"
-        ) from exc
+        raise CodecError(f"{type(codec).__name__} raised {type(exc).__name__} {doing}: {exc} ({hint})") from exc
