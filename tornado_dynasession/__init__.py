@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
+    from .codecs import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
     from .errors import (
         CodecError,
         ConfigurationError,
@@ -21,13 +21,13 @@ if TYPE_CHECKING:
         TableNotFoundError,
     )
     from .mixin import SessionMixin
-    from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
+    from .policy import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
     from .store import Absence, DynamoDBStore, SessionInfo, SessionRecord
-    from .tables import TableSetup, create_table
     from .telemetry import Telemetry
+    from .tools.tables import TableSetup, create_table
 
 _HOMES = {
-    ".codec": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
+    ".codecs": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
     ".errors": (
         "CodecError",
         "ConfigurationError",
@@ -38,9 +38,9 @@ _HOMES = {
         "TableNotFoundError",
     ),
     ".mixin": ("SessionMixin",),
-    ".session": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
+    ".policy": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
     ".store": ("Absence", "DynamoDBStore", "SessionInfo", "SessionRecord"),
-    ".tables": ("TableSetup", "create_table"),
+    ".tools.tables": ("TableSetup", "create_table"),
     ".telemetry": ("Telemetry",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
