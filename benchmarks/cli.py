@@ -30,6 +30,7 @@ from .chart import write_chart
 from .console import make_progress, print_document
 from .cost import PRICES, express_store_rows, one_call_targets
 from .e2e import CASES, DEFAULT_APP, E2ESettings, run_e2e
+from .floors import floor_targets
 from .machine import describe_machine, describe_server
 from .payloads import PAYLOADS, encoded_size
 from .report import backend_targets, load_before, write_json, write_markdown
@@ -44,6 +45,10 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BEFORE_CLIENT_TUNING = RESULTS_DIR / "before-client-tuning.json"
 """The committed full run from before the client CPU tuning and the aiodynamo backend: the "before" of the backend
 targets."""
+
+BEFORE_WIRE_LAYER = RESULTS_DIR / "before-wire-layer.json"
+"""A committed run of store-orjson, store-aiodynamo and the floors from before the one wire layer under every
+backend: the "before" of the no-regression check on store-aiodynamo (see ``benchmarks/floors.py``)."""
 
 FULL = MicroPlan(rounds=8, ops_per_batch=220, warmup_ops=200, payloads=("small", "large"))
 """The full run's plan: 1,760 operations per variant and cell in 8 short rounds (short, so that a burst of load
@@ -374,6 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     document["prices"] = asdict(PRICES)
     document["express_store_computed"] = express_store_rows(document["e2e"])
     document["one_call_targets"] = one_call_targets(document["e2e"])
+    document["floor_targets"] = floor_targets(document, load_before(BEFORE_WIRE_LAYER))
 
     settings.output_dir.mkdir(parents=True, exist_ok=True)
     json_path = settings.output_dir / "latest.json"

@@ -132,6 +132,18 @@ def print_document(console: Console, document: dict[str, Any]) -> None:
     ]
     for line in lines:
         console.print(f"[bold]backend targets[/] {line}")
+    floors = document.get("floor_targets") or {}
+    for row in floors.get("per_call", []):
+        console.print(
+            f"[bold]floor targets[/] store-aiohttp {row['op']} c={row['concurrency']}: "
+            f"{_x(row['vs_raw_http']['store-aiohttp'])} raw-http CPU, target {row['target']}x: {_target(row['met'])}"
+        )
+    for row in floors.get("e2e", []):
+        if row["target"] is not None:
+            console.print(
+                f"[bold]floor targets[/] e2e {row['case']}: {_x(row['vs_floor'])} {row['floor']} app CPU, "
+                f"target {row['target']}x: {_target(row['met'])}"
+            )
     for check in (document.get("one_call_targets") or {}).get("checks", []):
         measured = check["measured"]
         shown = "-" if measured is None else f"{measured:.2f}" + ("" if check["measure"].startswith("store") else "x")

@@ -400,10 +400,14 @@ class PythonLoad:
         """``benchmarks.loadgen (aiohttp <version>)``."""
         return f"benchmarks.loadgen (aiohttp {aiohttp.__version__})"
 
-    async def run(self, url: str, *, connections: int, duration: float, cookies: Path | None) -> dict[str, float]:
-        """Run the asyncio load generator for ``duration`` seconds."""
+    async def run(
+        self, url: str, *, connections: int, duration: float, cookies: Path | None, rate: float | None = None
+    ) -> dict[str, float]:
+        """Run the asyncio load generator for ``duration`` seconds (at ``rate`` requests per second, if given)."""
         argv = [sys.executable, "-m", "benchmarks.loadgen", url, "--connections", str(connections)]
         argv += ["--duration", str(duration)]
+        if rate:
+            argv += ["--rate", f"{rate:.1f}"]
         if cookies:
             argv += ["--cookies", str(cookies)]
         return await _run_child(argv, "LOADJSON ", duration + 30)
@@ -537,6 +541,10 @@ async def run_e2e(
                     row = _result(case, figures, served, counting, cpu, generator_description)
                     row["connections"] = settings.connections
                     row["response_sets_cookie"] = sets_cookie
+                    if case.cookie and case.name.startswith(("session-read", "fastapi-session-read")):
+                        row["no_session_at_same_rate"] = await _no_session_at_rate(
+                            base_url, row["requests_per_s"], settings, served
+                        )
                     results.append(row)
                     on_progress(f"end to end: {case.name}", 1)
             finally:
@@ -545,6 +553,26 @@ async def run_e2e(
     order = {case.name: index for index, case in enumerate(settings.cases)}
     results.sort(key=lambda row: order[row["case"]])
     return results, generator_description
+
+
+async def _no_session_at_rate(
+    base_url: str, rate: float, settings: E2ESettings, served: _RequestCounter | RequestCounter
+) -> dict[str, float]:
+    """The same app's route without sessions, loaded at ``rate`` requests/s (the session case's own): its app CPU
+    per request. An app's CPU per request grows as its request rate falls (less work shares each wake-up of the
+    event loop), so a session case limited by the server's rate is also compared with the floor at its own rate."""
+    served.reset()
+    started = time.process_time()
+    figures = await PythonLoad().run(
+        base_url + "/health", connections=settings.connections, duration=settings.duration, cookies=None, rate=rate
+    )
+    await asyncio.sleep(0.2)
+    cpu = time.process_time() - started
+    requests = served.requests or int(figures["requests"])
+    return {
+        "requests_per_s": requests / (figures["duration_us"] / 1e6) if figures["duration_us"] else 0.0,
+        "app_cpu_us_per_request": cpu / requests * 1e6 if requests else float("nan"),
+    }
 
 
 async def _open_backend(store: DynamoDBStore, name: str) -> Backend:

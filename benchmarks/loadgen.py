@@ -19,20 +19,31 @@ import aiohttp
 __all__ = ["generate_load", "main"]
 
 
-async def generate_load(url: str, *, connections: int, duration: float, cookies: list[str]) -> dict[str, float]:
-    """Send GET ``url`` from ``connections`` concurrent workers for ``duration`` seconds; return the figures."""
+async def generate_load(
+    url: str, *, connections: int, duration: float, cookies: list[str], rate: float | None = None
+) -> dict[str, float]:
+    """Send GET ``url`` from ``connections`` concurrent workers for ``duration`` seconds; return the figures.
+
+    With ``rate``, requests start on a schedule of ``rate`` per second in all (a worker waits for its turn), so that
+    a fast route can be measured at the request rate of a slower one.
+    """
     latencies: list[float] = []
     non_2xx = socket_errors = 0
     counter = 0
     connector = aiohttp.TCPConnector(limit=connections)
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()) as http:
-        deadline = time.perf_counter() + duration
+        begun = time.perf_counter()
+        deadline = begun + duration
 
         async def worker() -> None:
             nonlocal non_2xx, socket_errors, counter
             while time.perf_counter() < deadline:
                 counter += 1
+                if rate:
+                    wait = begun + counter / rate - time.perf_counter()
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 headers = {"Cookie": cookies[counter % len(cookies)]} if cookies else {}
                 started = time.perf_counter()
                 try:
@@ -73,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds")
     parser.add_argument("--cookies", type=Path, help="a file with one Cookie header value per line")
+    parser.add_argument("--rate", type=float, help="requests per second in all (default: as fast as answered)")
     args = parser.parse_args(argv)
     cookies = [line for line in args.cookies.read_text().splitlines() if line] if args.cookies else []
     figures = asyncio.run(
-        generate_load(args.url, connections=args.connections, duration=args.duration, cookies=cookies)
+        generate_load(args.url, connections=args.connections, duration=args.duration, cookies=cookies, rate=args.rate)
     )
     print("LOADJSON " + json.dumps(figures), flush=True)
     return 0

@@ -455,6 +455,9 @@ def write_markdown(document: dict[str, Any], path: Path, *, chart_name: str | No
             "",
         ]
 
+    from .floors import floor_markdown  # here: floors imports this module's table helpers
+
+    out += floor_markdown(document.get("floor_targets"))
     targets = document.get("backend_targets")
     if targets:
         out += _targets_markdown(targets)

@@ -105,7 +105,7 @@ def process_figures(app_port: int, dynamodb_port: int) -> dict[str, int]:
     }
 
 
-async def serve_app(endpoint_url: str, table: str, port: int) -> None:
+async def serve_app(endpoint_url: str, table: str, port: int, backend: str = "aiobotocore") -> None:
     """The example app on ``store``, plus ``/_soak/stats``, until SIGTERM. Prints ``ready`` once listening."""
     import tornado.web
 
@@ -116,7 +116,7 @@ async def serve_app(endpoint_url: str, table: str, port: int) -> None:
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with DynamoDBStore(table, endpoint_url=endpoint_url) as store:
+    async with DynamoDBStore(table, endpoint_url=endpoint_url, backend=backend) as store:  # type: ignore[arg-type]
 
         class Stats(tornado.web.RequestHandler):
             def get(self) -> None:
@@ -136,9 +136,10 @@ async def serve_app(endpoint_url: str, table: str, port: int) -> None:
 class AppProcess:
     """The example app in a child process on 127.0.0.1."""
 
-    def __init__(self, endpoint_url: str, table: str) -> None:
+    def __init__(self, endpoint_url: str, table: str, backend: str = "aiobotocore") -> None:
         self.endpoint_url = endpoint_url
         self.table = table
+        self.backend = backend
         self.port = free_port()
         self.process: subprocess.Popen[str] | None = None
 
@@ -149,7 +150,16 @@ class AppProcess:
 
     def start(self) -> AppProcess:
         """Start the child and wait for its ``ready`` line."""
-        argv = [sys.executable, "-m", "tests.soak", "serve", self.endpoint_url, self.table, str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.soak",
+            "serve",
+            self.endpoint_url,
+            self.table,
+            str(self.port),
+            self.backend,
+        ]
         self.process = subprocess.Popen(argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline()  # "ready", or nothing if the child died
@@ -292,12 +302,14 @@ async def soak(
     warmup: float = 2.0,
     sample_every: float = 1.0,
     dynamodb_pid: int | None = None,
+    backend: str = "aiobotocore",
 ) -> dict[str, Any]:
     """Run the load against a fresh app process on ``table`` and return the figures (see the module docstring).
 
-    ``dynamodb_pid``, the DynamoDB server's process id, adds its CPU time per request to the figures.
+    ``dynamodb_pid``, the DynamoDB server's process id, adds its CPU time per request to the figures; ``backend``
+    is the app store's ``backend=``.
     """
-    app = AppProcess(endpoint_url, table)
+    app = AppProcess(endpoint_url, table, backend)
     await asyncio.to_thread(app.start)
     try:
         idle = await app.figures()
@@ -441,39 +453,50 @@ def main(argv: list[str] | None = None) -> int:
     child.add_argument("endpoint_url")
     child.add_argument("table")
     child.add_argument("port", type=int)
+    child.add_argument("backend", nargs="?", default="aiobotocore")
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load before the measurement")
     parser.add_argument("--output", type=Path, default=RESULTS_FILE)
+    parser.add_argument(
+        "--backends", default="aiobotocore,aiohttp", help="the store backends to soak, one after the other"
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
-        asyncio.run(serve_app(args.endpoint_url, args.table, args.port))
+        asyncio.run(serve_app(args.endpoint_url, args.table, args.port, args.backend))
         return 0
 
     from tornado_dynasession.local import DYNALITE_VERSION, DynaliteServer
     from tornado_dynasession.tables import create_table
 
-    table = f"soak-{uuid.uuid4().hex[:8]}"
+    runs: dict[str, dict[str, Any]] = {}
+    found: list[str] = []
     with DynaliteServer() as server:
-        asyncio.run(create_table(table, endpoint_url=server.endpoint_url))
-        figures = asyncio.run(
-            soak(
-                server.endpoint_url,
-                table,
-                clients=args.clients,
-                duration=args.duration,
-                warmup=args.warmup,
-                dynamodb_pid=server.process.pid if server.process else None,
+        for backend in args.backends.split(","):
+            table = f"soak-{uuid.uuid4().hex[:8]}"
+            asyncio.run(create_table(table, endpoint_url=server.endpoint_url))
+            figures = asyncio.run(
+                soak(
+                    server.endpoint_url,
+                    table,
+                    clients=args.clients,
+                    duration=args.duration,
+                    warmup=args.warmup,
+                    dynamodb_pid=server.process.pid if server.process else None,
+                    backend=backend,
+                )
             )
-        )
-    found = problems(figures)
+            problems_found = problems(figures)
+            runs[backend] = {**figures, "problems": problems_found}
+            found += [f"{backend}: {problem}" for problem in problems_found]
     document = {
         "what": "N clients each incrementing their own session counter on examples/tornado_app.py, on loopback",
         "command": "make soak (python -m tests.soak)",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "dynamodb": f"dynalite {DYNALITE_VERSION} in memory, its own process",
         "load_generator": "aiohttp, one asyncio loop, one connection per client",
-        **figures,
+        "p50_ms_by_backend": {backend: run["latency_ms"]["p50"] for backend, run in runs.items()},
+        "backends": runs,
         "problems": found,
         "machine": describe_machine(),
     }

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from tornado_dynasession import __main__ as cli
 from tornado_dynasession import create_table
 from tornado_dynasession.tables import delete_table
+from tornado_dynasession.tools import cli
 
 from .support import free_port, open_raw_client
 

@@ -27,7 +27,8 @@ from tornado_dynasession import (
     JsonCodec,
     OrjsonCodec,
 )
-from tornado_dynasession.codec import KeyBoundCodec, _zstd_module
+from tornado_dynasession.codecs import KeyBoundCodec
+from tornado_dynasession.codecs.compressed import _zstd_module
 
 from .support import open_raw_client
 
@@ -560,3 +561,58 @@ def test_encrypted_codec_is_a_key_bound_codec_and_the_json_codecs_are_not() -> N
     assert isinstance(EncryptedCodec(keys=[NEW_KEY]), Codec)
     for codec in (OrjsonCodec(), JsonCodec(), CompressedCodec()):
         assert not isinstance(codec, KeyBoundCodec)
+
+
+# -- a wrapped codec that is not ours -------------------------------------------------------------------------------
+
+
+class Broken:
+    """A third-party codec that fails with its own exceptions instead of CodecError."""
+
+    def encode(self, data: Any) -> str:
+        raise TypeError("cannot serialize Widget")
+
+    def decode(self, raw: str | bytes) -> dict[str, Any]:
+        raise ValueError("unexpected token")
+
+
+WRAPPERS = [
+    pytest.param(lambda inner: CompressedCodec(inner, min_size_bytes=0), id="compressed"),
+    pytest.param(lambda inner: EncryptedCodec(inner, keys=[NEW_KEY]), id="encrypted"),
+]
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS)
+def test_a_wrapped_codecs_own_encode_error_is_a_codec_error_with_its_cause(wrap: Callable[[Codec], Codec]) -> None:
+    with pytest.raises(CodecError, match="Broken raised TypeError encoding the session") as raised:
+        wrap(Broken()).encode(SECRET_DATA)
+    assert isinstance(raised.value.__cause__, TypeError)
+
+
+@pytest.mark.parametrize("wrap", WRAPPERS)
+def test_a_wrapped_codecs_own_decode_error_is_a_codec_error_with_its_cause(wrap: Callable[[Codec], Codec]) -> None:
+    stored = wrap(OrjsonCodec()).encode(SECRET_DATA)
+    with pytest.raises(CodecError, match="Broken raised ValueError decoding the stored session") as raised:
+        wrap(Broken()).decode(stored)
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+def test_a_bound_wrapped_codecs_own_error_is_a_codec_error_with_its_cause() -> None:
+    codec = EncryptedCodec(Broken(), keys=[NEW_KEY])
+    with pytest.raises(CodecError, match="TypeError") as raised:
+        codec.encode_for(ITEM_A, SECRET_DATA)
+    assert isinstance(raised.value.__cause__, TypeError)
+    stored = EncryptedCodec(OrjsonCodec(), keys=[NEW_KEY]).encode_for(ITEM_A, SECRET_DATA)
+    with pytest.raises(CodecError, match="ValueError") as raised:
+        codec.decode_for(ITEM_A, stored)
+    assert isinstance(raised.value.__cause__, ValueError)
+
+
+async def test_saving_through_a_wrapped_codec_that_fails_its_own_way_raises_codec_error_and_writes_nothing(
+    make_store: StoreFactory, raw: Raw
+) -> None:
+    store = await make_store(codec=CompressedCodec(Broken(), min_size_bytes=0))
+    with pytest.raises(CodecError, match="Broken raised TypeError") as raised:
+        await store.set(SID, SECRET_DATA)
+    assert isinstance(raised.value.__cause__, TypeError)
+    assert await raw.get(store) is None

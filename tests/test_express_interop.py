@@ -33,7 +33,7 @@ from .support import Browser, free_port, open_raw_client, stop_process
 
 SECRET = "express-and-ours-share-this-secret"
 APP = Path(__file__).resolve().parent / "interop" / "express_app.js"
-README = Path(__file__).resolve().parent.parent / "README.md"
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "express.md"  # the Express guide
 PRESETS = {"connect-dynamodb": "id", "express-dynamodb": "SessionID"}  # layout -> the table's hash key
 LIFETIME_SECONDS = 600
 SHORT_LIFETIME_SECONDS = 2
@@ -89,7 +89,7 @@ def preset(request: pytest.FixtureRequest) -> str:
 
 
 def run_cli(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
-    """``python -m tornado_dynasession ARGS`` as the README's recipe runs it, with ``DYNAMODB_ENDPOINT`` set."""
+    """``python -m tornado_dynasession ARGS`` as the guide's recipe runs it, with ``DYNAMODB_ENDPOINT`` set."""
     return subprocess.run(
         [sys.executable, "-m", "tornado_dynasession", *args],
         capture_output=True,
@@ -101,7 +101,7 @@ def run_cli(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def table(preset: str, dynamodb_endpoint: str) -> Iterator[str]:
-    """The preset's table for this module, created as the README's recipe says: ``create-table --layout``."""
+    """The preset's table for this module, created as the guide's recipe says: ``create-table --layout``."""
     name = f"express-interop-{uuid.uuid4().hex[:12]}"
     created = run_cli("create-table", "--table", name, "--layout", preset, endpoint=dynamodb_endpoint)
     assert created.returncode == 0, created.stderr
@@ -328,7 +328,7 @@ async def test_half_an_emoji_saved_on_express_keeps_the_user_signed_in_on_both_s
     assert read["data"] == {"user": "alice", "name": "\ufffd", "theme": "dark"}
 
 
-# -- the tools and the README's recipe -------------------------------------------------------------------------------
+# -- the tools and the guide's recipe --------------------------------------------------------------------------------
 
 
 async def test_create_table_and_doctor_with_the_layout_find_the_table_express_wrote_healthy(
@@ -366,9 +366,9 @@ def normalized_call(text: str, opening: str) -> str:
     return re.sub(r"\s+", "", code)
 
 
-def test_the_readme_recipe_configures_express_as_the_tested_app_does() -> None:
-    readme = README.read_text(encoding="utf-8")
-    section = readme[readme.index("## Sharing sessions with an Express app") :]
+def test_the_guide_recipe_configures_express_as_the_tested_app_does() -> None:
+    guide = GUIDE.read_text(encoding="utf-8")
+    section = guide[guide.index("# Sharing sessions with an Express app") :]
     recipe = section[section.index("```js") : section.index("```", section.index("```js") + 5)]
     app = APP.read_text(encoding="utf-8")
     for opening in ("new DynamoDBClient(", "session({"):

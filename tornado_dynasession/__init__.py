@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .backends import AttributeNames, ClientOptions
-    from .codec import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
+    from .codecs import Codec, CompressedCodec, EncryptedCodec, JsonCodec, KeyBoundCodec, OrjsonCodec
     from .errors import (
         CodecError,
         ConfigurationError,
@@ -22,15 +22,15 @@ if TYPE_CHECKING:
         TableNotFoundError,
     )
     from .mixin import SessionMixin
+    from .policy import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
     from .records import Absence, SessionInfo, SessionRecord
-    from .session import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
     from .store import DynamoDBStore
-    from .tables import TableSetup, create_table
     from .telemetry import Telemetry
+    from .tools.tables import TableSetup, create_table
 
 _HOMES = {
     ".backends": ("AttributeNames", "ClientOptions"),
-    ".codec": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
+    ".codecs": ("Codec", "CompressedCodec", "EncryptedCodec", "JsonCodec", "KeyBoundCodec", "OrjsonCodec"),
     ".errors": (
         "CodecError",
         "ConfigurationError",
@@ -41,10 +41,10 @@ _HOMES = {
         "TableNotFoundError",
     ),
     ".mixin": ("SessionMixin",),
-    ".session": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
+    ".policy": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
     ".records": ("Absence", "SessionInfo", "SessionRecord"),
     ".store": ("DynamoDBStore",),
-    ".tables": ("TableSetup", "create_table"),
+    ".tools.tables": ("TableSetup", "create_table"),
     ".telemetry": ("Telemetry",),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .adapters import glue
 from .errors import SessionStoreError
-from .session import CookieSecret, Session, SessionPolicy, status_for_error
+from .policy import CookieSecret, Session, SessionPolicy, status_for_error
 from .store import DynamoDBStore
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from tornado.httputil import parse_cookie
 
 from .adapters import glue
 from .errors import SessionStoreError
-from .session import CookieSecret, Session, status_for_error
+from .policy import CookieSecret, Session, status_for_error
 from .store import DynamoDBStore
 
 if TYPE_CHECKING:

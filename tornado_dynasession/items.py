@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .backends import AttributeNames, Item
-from .codec import Codec, KeyBoundCodec
+from .codecs import Codec, KeyBoundCodec
 from .errors import CodecError, SessionTooLargeError
 from .layouts import Layout
 from .records import (

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .local import DynaliteServer
-from .tables import create_table, delete_table
+from .tools.local import DynaliteServer
+from .tools.tables import create_table, delete_table
 
 __all__ = ["dynamodb_endpoint", "dynamodb_table", "pytest_configure"]
 

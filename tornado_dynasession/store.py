@@ -24,7 +24,7 @@ from .backends import AttributeNames, Backend, ClientOptions, Condition, Item
 from .backends.factory import TRANSPORT_NAMES, TransportName, open_transport, transport_for_client, transport_name
 from .backends.transport import Transport
 from .backends.wire import WireBackend
-from .codec import Codec, OrjsonCodec
+from .codecs import Codec, OrjsonCodec
 from .errors import SessionConflictError
 from .items import CorruptItem, ItemMapper
 from .layouts import Layout, LayoutName, resolve_naming
@@ -370,8 +370,8 @@ class DynamoDBStore:
     @traced("list_sessions", lambda _: "listed")
     async def list_sessions(self, user_id: str) -> list[SessionInfo]:
         """The live sessions of ``user_id`` (``session.user_id``), most recently used first; never their data or ids.
-        Needs ``user_index``; see :meth:`UserIndex.list_sessions <tornado_dynasession.users.UserIndex.list_sessions>`
-        for its calls and its consistency."""
+        Needs ``user_index``. One Query per page of the index, one BatchGetItem per 100 sessions; on DynamoDB the
+        index is eventually consistent, so a session created a moment ago may be missing for a moment."""
         return await self.users.list_sessions(await self._ready(), user_id)
 
     @traced("revoke", lambda ended: "revoked" if ended else "miss")
@@ -384,8 +384,8 @@ class DynamoDBStore:
     @traced("revoke_user", lambda ended: "revoked" if ended else "miss")
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
         """End every session of ``user_id`` except the session id ``keep`` ("sign out everywhere else"); how many
-        live sessions it ended. Needs ``user_index``; see :meth:`UserIndex.revoke_user
-        <tornado_dynasession.users.UserIndex.revoke_user>` for its calls and its consistency."""
+        live sessions it ended. Needs ``user_index``. A session created less than about a second before may not be
+        in the (eventually consistent) index yet, and survive: a second call a moment later ends it."""
         return await self.users.revoke_user(await self._ready(), user_id, keep)
 
 

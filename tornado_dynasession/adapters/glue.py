@@ -22,8 +22,8 @@ from http import HTTPStatus
 from typing import Literal, TypedDict
 
 from ..errors import ConfigurationError, SessionStoreError
-from ..session import CookieInstruction, CookieOptions, CookieSecret, Session, SessionPolicy, status_for_error
-from ..session import vary_on_cookie as merged_vary
+from ..policy import CookieInstruction, CookieOptions, CookieSecret, Session, SessionPolicy, status_for_error
+from ..policy import vary_on_cookie as merged_vary
 from ..store import DynamoDBStore
 
 __all__ = [

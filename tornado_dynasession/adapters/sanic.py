@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sanic.exceptions import SanicException
 
 from ..errors import SessionStoreError
-from ..session import CookieInstruction, CookieSecret, status_for_error
+from ..policy import CookieInstruction, CookieSecret, status_for_error
 from ..store import DynamoDBStore
 from .glue import SessionOptions, build_policy, load_session, merged_vary, save_session
 

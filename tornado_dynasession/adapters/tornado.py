@@ -16,7 +16,7 @@ from tornado.iostream import StreamClosedError
 from tornado.web import Application, HTTPError, RequestHandler
 
 from ..errors import ConfigurationError, SessionStoreError
-from ..session import CookieInstruction, Session, SessionPolicy, status_for_error
+from ..policy import CookieInstruction, Session, SessionPolicy, status_for_error
 from .glue import SessionOptions, build_policy, load_session, merged_vary, save_session
 
 __all__ = ["SessionMixin", "policy_from_settings"]

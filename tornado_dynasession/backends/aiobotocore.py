@@ -118,8 +118,7 @@ def client_config(
 def shared_session() -> AioSession:
     """The process's one aiobotocore session, for every client this package creates.
 
-    A new session re-reads the DynamoDB service model from disk, so a client from a fresh session costs about
-    100 ms more than one from a warm session (each store and each create-table call used to pay that).
+    A new session re-reads the DynamoDB service model from disk, so clients are made from this warm one.
     """
     from aiobotocore.session import get_session
 

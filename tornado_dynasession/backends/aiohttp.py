@@ -62,7 +62,7 @@ def _crc_matches(headers: Mapping[str, str], raw: bytes) -> bool:
 
 class _Credentials:
     """The current key pair and token: static, or from a botocore credential provider, re-checked at most once a
-    second (a frozen copy costs several microseconds to take, and refreshable ones refresh well before expiry)."""
+    second (taking a frozen copy is not free, and refreshable ones refresh well before expiry)."""
 
     __slots__ = ("_check_at", "_source", "current")
 
