@@ -578,15 +578,7 @@ async def _no_session_at_rate(
 async def _open_backend(store: DynamoDBStore, name: str) -> Backend:
     """The backend ``store`` would open for itself with ``backend=name``: its own client, through the telemetry
     metering a store has when opentelemetry is installed."""
-    transport = await open_transport(
-        cast(TransportName, name),
-        endpoint_url=store.endpoint_url,
-        region_name=store.options.region_name,
-        connect_timeout=store.options.connect_timeout,
-        read_timeout=store.options.read_timeout,
-        max_attempts=store.options.max_attempts,
-        max_pool_connections=store.options.max_pool_connections,
-    )
+    transport = await open_transport(cast(TransportName, name), store.options, endpoint_url=store.endpoint_url)
     if store.telemetry is not None:
         transport = store.telemetry.metered(transport)
     return WireBackend(transport, store.table, store.names)

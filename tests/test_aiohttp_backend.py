@@ -27,8 +27,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from tornado_dynasession import DynamoDBStore, StoreUnavailableError
-from tornado_dynasession.backends import ClientOptions
+from tornado_dynasession import ClientOptions, DynamoDBStore, StoreUnavailableError
 from tornado_dynasession.local import DynaliteServer
 from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table
@@ -117,9 +116,8 @@ class CheckingProxy:
 @pytest.fixture
 async def checking_proxy(dynamodb_endpoint: str) -> AsyncIterator[CheckingProxy]:
     proxy = CheckingProxy(dynamodb_endpoint.rstrip("/") + "/")
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", proxy.handle)
-    runner = web.AppRunner(app, access_log=None)
+    # A low-level server: it answers whatever the request line names, so it also serves as an HTTP proxy.
+    runner = web.ServerRunner(web.Server(proxy.handle), access_log=None)
     await runner.setup()
     proxy.port = free_port()
     await web.TCPSite(runner, "127.0.0.1", proxy.port).start()
@@ -181,13 +179,12 @@ async def test_a_request_refused_for_clock_skew_is_signed_again_on_the_servers_c
 
 CREDENTIALS_PROGRAM = """
 import asyncio, json, sys, time
+from tornado_dynasession import ClientOptions
 from tornado_dynasession.backends.aiohttp import open_transport
 
 async def main(endpoint, table, seconds):
-    transport = await open_transport(
-        endpoint_url=endpoint, region_name="us-east-1", connect_timeout=2, read_timeout=5,
-        max_attempts=2, max_pool_connections=4,
-    )
+    options = ClientOptions(connect_timeout=2, read_timeout=5, max_attempts=2, max_pool_connections=4)
+    transport = await open_transport(options, endpoint_url=endpoint, region_name="us-east-1")
     key = {"TableName": table, "Key": {"SessionID": {"S": "k"}}}
     try:
         ends = time.monotonic() + seconds
@@ -296,3 +293,27 @@ async def test_calls_fail_fast_while_the_server_is_down_and_succeed_once_it_is_b
         await asyncio.to_thread(server.stop)
         if restarted is not None:
             await asyncio.to_thread(restarted.stop)
+
+
+# -- proxies from the environment, only when asked ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("trust_env", [False, True])
+async def test_an_environment_proxy_is_used_only_with_trust_env(
+    checking_proxy: CheckingProxy,
+    dynamodb_endpoint: str,
+    dynamodb_table: str,
+    monkeypatch: pytest.MonkeyPatch,
+    trust_env: bool,
+) -> None:
+    monkeypatch.setenv("HTTP_PROXY", checking_proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    options = ClientOptions(trust_env=trust_env)
+    async with DynamoDBStore(
+        dynamodb_table, backend="aiohttp", endpoint_url=dynamodb_endpoint, options=options
+    ) as store:
+        await store.set(SID, {"user": "ada"})
+        assert await store.get(SID) == {"user": "ada"}
+    assert [seen.operation for seen in checking_proxy.seen] == (["PutItem", "GetItem"] if trust_env else [])
+    assert all(seen.signature_valid for seen in checking_proxy.seen)

@@ -149,8 +149,7 @@ class DynamoDBStore:
         """Create the store's own client, if it has none yet. Called for you on first use."""
         async with self._open_lock:
             if self._backend is None:
-                options = dataclasses.asdict(self.options)
-                transport = await open_transport(self.backend_name, endpoint_url=self.endpoint_url, **options)
+                transport = await open_transport(self.backend_name, self.options, endpoint_url=self.endpoint_url)
                 self._backend = self._wire(transport)
 
     def _wire(self, transport: Transport) -> Backend:

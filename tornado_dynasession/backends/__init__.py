@@ -117,6 +117,9 @@ class ClientOptions:
     :param read_timeout: seconds to wait for a response, per attempt.
     :param max_attempts: total attempts per call (botocore's standard retry mode, with backoff).
     :param max_pool_connections: the client's connection pool size.
+    :param trust_env: take HTTP proxies (``HTTPS_PROXY``, ``NO_PROXY``, ...) and ``.netrc`` from the environment on
+        the ``aiohttp`` and ``aiodynamo`` backends; off unless asked for. aiobotocore's client follows botocore's
+        own proxy configuration either way.
     """
 
     region_name: str | None = None
@@ -124,6 +127,7 @@ class ClientOptions:
     read_timeout: float = 3.0
     max_attempts: int = 3
     max_pool_connections: int = 64
+    trust_env: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:

@@ -23,7 +23,8 @@ from botocore.exceptions import (
 )
 
 from ..errors import ConfigurationError, SessionStoreError
-from .transport import ServiceError, Unreachable
+from . import ClientOptions
+from .transport import NO_CREDENTIALS, NO_REGION, ServiceError, Unreachable
 from .wire import map_error
 
 if TYPE_CHECKING:
@@ -49,12 +50,9 @@ def translate(exc: BaseException) -> Exception:
             status=metadata.get("HTTPStatusCode", 400),
         )
     if isinstance(exc, NoCredentialsError):
-        return ConfigurationError(
-            "no AWS credentials for DynamoDB: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS profile, "
-            "or an instance role"
-        )
+        return ConfigurationError(NO_CREDENTIALS)
     if isinstance(exc, NoRegionError):
-        return ConfigurationError("no AWS region: pass region_name= to the store or set AWS_DEFAULT_REGION")
+        return ConfigurationError(NO_REGION)
     if isinstance(exc, (BotoConnectionError, HTTPClientError, aiohttp.ClientError, OSError, asyncio.TimeoutError)):
         return Unreachable(f"{type(exc).__name__}: {exc}")
     return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
@@ -165,22 +163,19 @@ class AiobotocoreTransport:
 
 
 async def open_client_transport(
+    options: ClientOptions,
     *,
     endpoint_url: str | None,
     region_name: str | None,
-    connect_timeout: float,
-    read_timeout: float,
-    max_attempts: int,
-    max_pool_connections: int,
     aws_access_key_id: str | None = None,
     aws_secret_access_key: str | None = None,
 ) -> AiobotocoreTransport:
     """A transport with its own client (see :func:`client_config`), closed by :meth:`AiobotocoreTransport.close`."""
     config = client_config(
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_attempts=max_attempts,
-        max_pool_connections=max_pool_connections,
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        max_attempts=options.max_attempts,
+        max_pool_connections=options.max_pool_connections,
     )
     stack = AsyncExitStack()
     try:

@@ -34,7 +34,8 @@ from aiodynamo.models import RetryConfig, RetryTimeout
 from yarl import URL
 
 from ..errors import ConfigurationError
-from .transport import ServiceError, Unreachable
+from . import ClientOptions
+from .transport import NO_CREDENTIALS, NO_REGION, ServiceError, Unreachable
 from .wire import UNAVAILABLE_CODES
 
 __all__ = ["AiodynamoTransport", "BoundedRetry", "create_transport", "translate"]
@@ -127,10 +128,7 @@ def translate(exc: BaseException, attempts: int) -> Exception:
     """An aiodynamo/aiohttp failure as the transport seam states it (see
     :func:`tornado_dynasession.backends.aiobotocore.translate`); ``attempts`` is how many the call made."""
     if isinstance(exc, NoCredentialsFound):
-        return ConfigurationError(
-            "no AWS credentials for DynamoDB: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS profile, "
-            "or an instance role"
-        )
+        return ConfigurationError(NO_CREDENTIALS)
     if isinstance(exc, AIODynamoError):
         code, message = _error_text(exc)
         if isinstance(exc, TableNotFound):
@@ -192,13 +190,10 @@ class AiodynamoTransport:
 
 
 def create_transport(
+    options: ClientOptions,
     *,
     endpoint_url: str | None,
     region_name: str | None,
-    connect_timeout: float,
-    read_timeout: float,
-    max_attempts: int,
-    max_pool_connections: int,
     aws_access_key_id: str | None = None,
     aws_secret_access_key: str | None = None,
 ) -> AiodynamoTransport:
@@ -209,19 +204,21 @@ def create_transport(
     """
     region = region_name or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION")
     if not region:
-        raise ConfigurationError("no AWS region: pass region_name= to the store or set AWS_DEFAULT_REGION")
+        raise ConfigurationError(NO_REGION)
     credentials: Credentials
     if aws_access_key_id and aws_secret_access_key:
         credentials = StaticCredentials(Key(aws_access_key_id, aws_secret_access_key))
     else:
         credentials = Credentials.auto()
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_pool_connections, keepalive_timeout=_KEEPALIVE_SECONDS),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
+        connector=aiohttp.TCPConnector(limit=options.max_pool_connections, keepalive_timeout=_KEEPALIVE_SECONDS),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout),
+        trust_env=options.trust_env,
     )
     # The time limit only stops a retry from starting once the attempts so far could have used up their timeouts.
     throttle = BoundedRetry(
-        time_limit_secs=max_attempts * (connect_timeout + read_timeout) + 1.0, max_attempts=max_attempts
+        time_limit_secs=options.max_attempts * (options.connect_timeout + options.read_timeout) + 1.0,
+        max_attempts=options.max_attempts,
     )
     client = Client(
         AIOHTTP(session),
@@ -230,4 +227,4 @@ def create_transport(
         URL(endpoint_url) if endpoint_url else None,
         throttle_config=throttle,
     )
-    return AiodynamoTransport(client, endpoint_url=endpoint_url, close=session.close, max_attempts=max_attempts)
+    return AiodynamoTransport(client, endpoint_url=endpoint_url, close=session.close, max_attempts=options.max_attempts)

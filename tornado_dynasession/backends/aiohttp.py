@@ -24,8 +24,9 @@ from botocore.exceptions import HTTPClientError
 from botocore.retries import standard
 
 from ..errors import ConfigurationError
+from . import ClientOptions
 from .sigv4 import Signer, amz_date, canonical_host
-from .transport import ServiceError, Unreachable
+from .transport import NO_CREDENTIALS, NO_REGION, ServiceError, Unreachable
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel
@@ -215,21 +216,17 @@ def _user_agent() -> str:
 
 
 async def open_transport(
+    options: ClientOptions,
     *,
     endpoint_url: str | None,
     region_name: str | None,
-    connect_timeout: float,
-    read_timeout: float,
-    max_attempts: int,
-    max_pool_connections: int,
-    trust_env: bool = False,
     aws_access_key_id: str | None = None,
     aws_secret_access_key: str | None = None,
 ) -> AiohttpTransport:
     """Resolve the region, endpoint and credentials as botocore does, once, and open the HTTP session.
 
-    Timeouts are in seconds, per attempt. ``trust_env`` takes proxies (``HTTPS_PROXY``, ...) and ``.netrc`` from
-    the environment; TLS certificates are always verified. Explicit keys win over the credential chain.
+    Timeouts are in seconds, per attempt; ``options.trust_env`` takes proxies (``HTTPS_PROXY``, ...) and ``.netrc``
+    from the environment; TLS certificates are always verified. Explicit keys win over the credential chain.
     """
     from botocore.exceptions import NoRegionError
 
@@ -237,9 +234,9 @@ async def open_transport(
 
     session = shared_session()
     config = client_config(
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        max_attempts=max_attempts,
+        connect_timeout=options.connect_timeout,
+        read_timeout=options.read_timeout,
+        max_attempts=options.max_attempts,
         max_pool_connections=1,
     )
     # A client made only to resolve the region and the endpoint (FIPS and dual-stack settings included) and to
@@ -257,22 +254,19 @@ async def open_transport(
             model = client.meta.service_model
             models = {name: model.operation_model(name) for name in model.operation_names}
     except NoRegionError as exc:
-        raise ConfigurationError("no AWS region: pass region_name= to the store or set AWS_DEFAULT_REGION") from exc
+        raise ConfigurationError(NO_REGION) from exc
     if aws_access_key_id and aws_secret_access_key:
         credentials = _Credentials(None, (aws_access_key_id, aws_secret_access_key, None))
     else:
         source = await session.get_credentials()
         if source is None:
-            raise ConfigurationError(
-                f"no AWS credentials for DynamoDB at {endpoint_url or url}: set AWS_ACCESS_KEY_ID and "
-                "AWS_SECRET_ACCESS_KEY, an AWS profile, or an instance role"
-            )
+            raise ConfigurationError(f"{NO_CREDENTIALS} (endpoint {endpoint_url or url})")
         credentials = _Credentials(source, None)
         await credentials.refresh()
     http = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=max_pool_connections, keepalive_timeout=_KEEPALIVE_SECONDS),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout, sock_read=read_timeout),
-        trust_env=trust_env,
+        connector=aiohttp.TCPConnector(limit=options.max_pool_connections, keepalive_timeout=_KEEPALIVE_SECONDS),
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=options.connect_timeout, sock_read=options.read_timeout),
+        trust_env=options.trust_env,
         # What every request sends the same: set once here. aiohttp adds Host from the URL, as the signer expects.
         headers={
             "Content-Type": "application/x-amz-json-1.0",
@@ -287,5 +281,5 @@ async def open_transport(
         credentials=credentials,
         session=http,
         operation_models=models,
-        max_attempts=max_attempts,
+        max_attempts=options.max_attempts,
     )

@@ -7,6 +7,7 @@ import sys
 from typing import Any, Literal, TypeGuard
 
 from ..errors import ConfigurationError
+from . import ClientOptions
 from .transport import Transport
 
 __all__ = [
@@ -90,32 +91,17 @@ def transport_for_client(client: Any, endpoint_url: str | None) -> Transport:
     return AiobotocoreTransport(client, endpoint_url=endpoint_url)
 
 
-async def open_transport(
-    name: TransportName,
-    *,
-    endpoint_url: str | None,
-    region_name: str | None,
-    connect_timeout: float,
-    read_timeout: float,
-    max_attempts: int,
-    max_pool_connections: int,
-) -> Transport:
-    """The store's own transport, with its own client: timeouts in seconds per attempt, ``max_attempts`` in all."""
-    options: dict[str, Any] = {
-        "connect_timeout": connect_timeout,
-        "read_timeout": read_timeout,
-        "max_attempts": max_attempts,
-        "max_pool_connections": max_pool_connections,
-        **client_kwargs(endpoint_url, region_name),
-    }
+async def open_transport(name: TransportName, options: ClientOptions, *, endpoint_url: str | None) -> Transport:
+    """The store's own transport, with its own client, as ``options`` say (timeouts in seconds per attempt)."""
+    where = client_kwargs(endpoint_url, options.region_name)
     if name == "aiodynamo":
         from .aiodynamo import create_transport
 
-        return create_transport(**options)
+        return create_transport(options, **where)
     if name == "aiohttp":
         from .aiohttp import open_transport as open_aiohttp
 
-        return await open_aiohttp(**options)
+        return await open_aiohttp(options, **where)
     from .aiobotocore import open_client_transport
 
-    return await open_client_transport(**options)
+    return await open_client_transport(options, **where)

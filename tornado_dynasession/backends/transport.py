@@ -9,7 +9,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["ServiceError", "Transport", "Unreachable"]
+__all__ = ["NO_CREDENTIALS", "NO_REGION", "ServiceError", "Transport", "Unreachable"]
+
+NO_REGION = "no AWS region: pass options=ClientOptions(region_name=...) to the store or set AWS_DEFAULT_REGION"
+"""The :class:`~tornado_dynasession.errors.ConfigurationError` text of every transport without a region."""
+
+NO_CREDENTIALS = (
+    "no AWS credentials for DynamoDB: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, an AWS profile, or an "
+    "instance role"
+)
+"""The :class:`~tornado_dynasession.errors.ConfigurationError` text of every transport without credentials."""
 
 
 class ServiceError(Exception):
