@@ -35,7 +35,8 @@ class AppProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def signal_group(self, signum: signal.Signals) -> None:

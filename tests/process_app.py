@@ -11,7 +11,8 @@ gracefully on SIGTERM.
 Routes, all GET, each answering JSON ``{"pid", "id", "new", "data"}`` (the serving process, then the session after
 the handler ran): ``/read``, ``/set?key=K&value=V``, ``/delete?key=K``, ``/login?user=U`` (regenerate, ``user``,
 and ``user_id`` when the store has a user index), ``/logout``, ``/remember?seconds=S`` (``max_age``),
-``/append?item=X`` (a nested change to ``cart`` with ``mark_modified("cart")``), ``/slow-set?key=K&value=V&seconds=S``.
+``/append?item=X`` (a nested change to ``cart`` with ``mark_modified("cart")``), ``/slow-set?key=K&value=V&seconds=S``,
+``/slow-delete?key=K&seconds=S``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tornado_dynasession import DynamoDBStore, Session, SessionMixin
 from tornado_dynasession.lifecycle import serve_gracefully
 
 SECRET = "process-app-secret-" + "x" * 32
+OPTIONS: argparse.Namespace | None = None  # the command line, when run as a program
 MAX_AGE = 600.0
 
 Arg = Callable[..., Any]  # the request's query argument getter: arg(name[, default])
@@ -53,7 +55,7 @@ async def delete_key(session: Session, arg: Arg) -> None:
 async def login(session: Session, arg: Arg) -> None:
     session.regenerate()
     session["user"] = arg("user")
-    if OPTIONS.user_index:
+    if OPTIONS is not None and OPTIONS.user_index:
         session.user_id = arg("user")
 
 
@@ -79,6 +81,11 @@ async def slow_set(session: Session, arg: Arg) -> None:
     await set_key(session, arg)
 
 
+async def slow_delete(session: Session, arg: Arg) -> None:
+    await asyncio.sleep(float(arg("seconds")))
+    await delete_key(session, arg)
+
+
 OPERATIONS: dict[str, Operation] = {
     "read": read,
     "set": set_key,
@@ -88,6 +95,7 @@ OPERATIONS: dict[str, Operation] = {
     "remember": remember,
     "append": append,
     "slow-set": slow_set,
+    "slow-delete": slow_delete,
 }
 
 
