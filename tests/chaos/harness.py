@@ -196,6 +196,9 @@ class _Run:
             op.error = f"{type(exc).__name__}: {exc}"
         else:
             op.status = reply.status
+            cookie = reply.cookie("session")
+            if cookie is not None and cookie["value"]:
+                op.set_id = session_id_in(SECRET, cookie["value"])
             if reply.status == 200:
                 body = json.loads(reply.body)
                 op.data, op.reply_id = body["data"], body["id"]

@@ -66,6 +66,7 @@ class Op:
     data: dict[str, Any] | None = None
     reply_id: str | None = None
     sent_id: str | None = None  # the session id in the cookie the request carried
+    set_id: str | None = None  # the session id in the cookie the answer set
     sent_cookie: str | None = None
 
     @property
@@ -149,6 +150,16 @@ EMPTIED_SESSION_RACE = (
     "a request that deletes the last key destroys the session unconditionally, with a change another request made "
     "meanwhile to another key (tests/chaos/test_findings.py reproduces it)"
 )
+STALE_COOKIE_AFTER_LOGIN = (
+    "a write racing a login stored under the old id and re-sent its cookie after the login's answer: the browser "
+    "went back to the replaced id, and its next changes were answered 200 but not stored "
+    "(tests/chaos/test_findings.py reproduces it)"
+)
+LATE_CREATE_RESURRECTS = (
+    "the write that created a session, retried after a timeout, landed late, after a logout had deleted the "
+    "session: the session came back (tests/chaos/test_findings.py reproduces it)"
+)
+SLOW_CREATE_SECONDS = 0.9  # a create this slow was retried (the apps' read timeout is 1 s)
 FAILED_LOGIN_ORPHANS = (
     "a login answered 503 after its old id's tombstone landed: the browser keeps the old cookie, and the session's "
     "data is left under the new id it never got (tests/chaos/test_findings.py reproduces it)"
@@ -253,17 +264,39 @@ def _check_values(browser: int, ops: list[Op]) -> list[Anomaly]:
                 known = None
                 if seen is ABSENT and _emptied_meanwhile(key, reader, ops):
                     known = EMPTIED_SESSION_RACE
-                elif seen is ABSENT and _failed_login_before(reader, ops):
+                elif seen is ABSENT and _failed_login_before(key, reader, ops):
                     known = FAILED_LOGIN_ORPHANS
+                elif _went_back_to_a_replaced_id(key, reader, ops):
+                    known = STALE_COOKIE_AFTER_LOGIN
                 found.append(Anomaly(browser, reader.seq, what, known))
     return found
 
 
-def _failed_login_before(reader: Op, ops: list[Op]) -> bool:
-    """Whether a login that failed began before ``reader`` with the very id ``reader`` still carries."""
-    return reader.sent_id is not None and any(
-        op.kind == "login" and not op.acked and op.sent_id == reader.sent_id and op.start < reader.start for op in ops
+def _went_back_to_a_replaced_id(key: str, reader: Op, ops: list[Op]) -> bool:
+    """Whether, since the last answered write to ``key`` before ``reader`` (and including both), the browser sent
+    an id that an answered login had replaced before: it went back to a superseded cookie."""
+    replaced = [(login.sent_id, login.end) for login in ops if login.kind == "login" and login.acked and login.sent_id]
+    return any(
+        op.sent_id is not None and any(op.sent_id == sid and end < op.start for sid, end in replaced)
+        for op in _since_last_write(key, reader, ops)
     )
+
+
+def _failed_login_before(key: str, reader: Op, ops: list[Op]) -> bool:
+    """Whether, since the last answered write to ``key`` before ``reader`` (and including both), the browser sent
+    the id of a login that had failed before: an id that login may have replaced."""
+    failed = [(login.sent_id, login.start) for login in ops if login.kind == "login" and not login.acked]
+    return any(
+        op.sent_id is not None and any(op.sent_id == sid and begun < op.start for sid, begun in failed)
+        for op in _since_last_write(key, reader, ops)
+    )
+
+
+def _since_last_write(key: str, reader: Op, ops: list[Op]) -> list[Op]:
+    """The browser's requests from the last answered write to ``key`` before ``reader`` up to ``reader``."""
+    writes = [op for op in ops if op.acked and key in op.writes() and op.end < reader.start]
+    since = max((op.start for op in writes), default=float("-inf"))
+    return [op for op in ops if since <= op.start <= reader.start]
 
 
 def _emptied_meanwhile(key: str, reader: Op, ops: list[Op]) -> bool:
@@ -308,21 +341,27 @@ def _check_ended_ids(history: History) -> list[Anomaly]:
     for op in history.ops:
         if op.acked and op.reply_id is not None:
             answered_as.setdefault(op.reply_id, []).append(op)
+
+    def late_create(sid: str | None) -> str | None:
+        creators = [op for op in history.ops if sid in (op.reply_id, op.set_id) and op.sent_id != sid]
+        slow = any(op.end - op.start > SLOW_CREATE_SECONDS for op in creators)
+        return LATE_CREATE_RESURRECTS if slow else None
+
     for ender in ended:
         for later in answered_as.get(str(ender.sent_id), []):
             if later.start <= ender.end:
                 continue
             if ender.kind == "logout":
-                found.append(Anomaly(later.browser, later.seq, f"a logged-out id answers again (logout #{ender.seq})"))
+                what = f"a logged-out id answers again (logout #{ender.seq})"
+                found.append(Anomaly(later.browser, later.seq, what, late_create(ender.sent_id)))
             elif later.data:
                 found.append(Anomaly(later.browser, later.seq, f"an id replaced at login #{ender.seq} carries data"))
     for ender, replay in history.replays:
         if replay.status != 200:
             found.append(Anomaly(ender.browser, ender.seq, f"replaying its cookie answered {replay.status}"))
         elif replay.data or (replay.reply_id is not None and replay.reply_id == ender.sent_id):
-            found.append(
-                Anomaly(ender.browser, ender.seq, f"its ended cookie, replayed, still has a session: {replay.data}")
-            )
+            what = f"its ended cookie, replayed, still has a session: {replay.data}"
+            found.append(Anomaly(ender.browser, ender.seq, what, late_create(ender.sent_id)))
     return found
 
 
@@ -368,7 +407,12 @@ def figures(history: History, anomalies: list[Anomaly], fault_counts: dict[str, 
         "anomalies_unexplained": sum(1 for anomaly in anomalies if not anomaly.known),
         "anomalies_of_known_defects": {
             name: sum(1 for anomaly in anomalies if anomaly.known == text)
-            for name, text in (("emptied_session_race", EMPTIED_SESSION_RACE), ("failed_login", FAILED_LOGIN_ORPHANS))
+            for name, text in (
+                ("emptied_session_race", EMPTIED_SESSION_RACE),
+                ("failed_login", FAILED_LOGIN_ORPHANS),
+                ("stale_cookie_after_login", STALE_COOKIE_AFTER_LOGIN),
+                ("late_create_after_logout", LATE_CREATE_RESURRECTS),
+            )
         },
         "anomaly_examples": [
             str(anomaly) for anomaly in sorted(anomalies, key=lambda anomaly: anomaly.known is not None)[:10]

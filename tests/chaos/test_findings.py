@@ -12,9 +12,10 @@ from tornado.testing import bind_unused_port
 
 from tornado_dynasession import DynamoDBStore
 
-from ..process_app import SECRET, Operate
+from ..apps import serve_sanic_app
+from ..process_app import OPERATIONS, SECRET, Operate, answer
 from ..support import Browser, DynamoProxy
-from .model import EMPTIED_SESSION_RACE, FAILED_LOGIN_ORPHANS
+from .model import EMPTIED_SESSION_RACE, FAILED_LOGIN_ORPHANS, LATE_CREATE_RESURRECTS, STALE_COOKIE_AFTER_LOGIN
 
 SLOW_SECONDS = 2.0
 
@@ -81,3 +82,69 @@ async def test_a_login_answered_503_leaves_the_browser_its_session(proxy: Dynamo
             await served.close()
     # A failed login should leave the browser where it was: its session, with its data.
     assert after["data"] == {"cart": "book"}
+
+
+@pytest.mark.xfail(strict=True, reason=STALE_COOKIE_AFTER_LOGIN)
+async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replaced_id(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    from sanic import Request, Sanic
+    from sanic.response import HTTPResponse
+    from sanic.response import json as json_response
+
+    from tornado_dynasession.sanic import SAVE_PRIORITY, Sessions
+
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        app = Sanic("stale_cookie_finding")
+        app.config.ACCESS_LOG = False
+        app.config.TOUCHUP = False
+        Sessions(app, store=store, secret=SECRET)
+
+        @app.get("/<name>")
+        async def operate(request: Request, name: str) -> HTTPResponse:
+            await OPERATIONS[name](request.ctx.session, request.args.get)
+            return json_response(answer(request.ctx.session))
+
+        @app.on_response(priority=SAVE_PRIORITY + 1)  # type: ignore[misc]
+        async def slow_network(request: Request, response: HTTPResponse) -> None:
+            # After the session was saved: the answer is slow to reach the browser.
+            await asyncio.sleep(float(request.args.get("answer_delay", "0")))
+
+        url, stop = await serve_sanic_app(app)
+        browser = Browser(url)
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            # A write that is stored under the current id at once, and whose answer arrives late.
+            write = asyncio.ensure_future(browser.get(f"/set?key=b&value=2&answer_delay={SLOW_SECONDS}"))
+            await asyncio.sleep(SLOW_SECONDS / 4)
+            login = await browser.get("/login?user=alice")
+            assert login.status == 200 and json.loads(login.body)["data"] == {"a": "1", "b": "2", "user": "alice"}
+            assert (await write).status == 200
+            assert (await browser.get("/set?key=c&value=3")).status == 200
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await browser.close()
+            await stop()
+    # The browser stays on the id the login gave it, and the change made after the login is stored.
+    assert after["data"] == {"a": "1", "b": "2", "user": "alice", "c": "3"}
+
+
+@pytest.mark.xfail(strict=True, reason=LATE_CREATE_RESURRECTS)
+async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
+    proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, read_timeout=1) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            # The PutItem creating the session is held past the read timeout: the retry creates it, and the first
+            # attempt reaches the server later.
+            proxy.fault = lambda operation, attempt: ("delay", 2.0) if operation == "PutItem" and attempt == 1 else None
+            assert (await browser.get("/set?key=cart&value=book")).status == 200
+            signed_in = dict(browser.cookies)
+            assert (await browser.get("/logout")).status == 200
+            await asyncio.sleep(2.5)  # the held attempt has reached the server
+            replayed = json.loads((await browser.get("/read", cookies=signed_in)).body)
+        finally:
+            await served.close()
+    assert replayed["data"] == {} and replayed["new"] is True
