@@ -25,7 +25,7 @@ LOWEST_TEST_TOOLS := 'pytest>=8' 'pytest-asyncio>=0.24' 'pytest-timeout>=2.3' 'm
 pyenv_python = $(shell ls -d "$$(pyenv root 2>/dev/null || echo $$HOME/.pyenv)"/versions/$(1).*/bin/python 2>/dev/null \
   | sort -V | tail -n 1)
 
-.PHONY: setup browser demo test test-python test-proof test-moto test-lowest release-check lint bench bench-quick soak clean
+.PHONY: setup browser demo test test-python test-proof test-moto test-lowest release-check lint bench bench-quick soak chaos clean
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -118,6 +118,11 @@ bench-quick: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python -m tests.soak
+
+# The long randomized history under faults (a short one is part of `make test`); its figures go to
+# benchmarks/results/chaos.json. CHAOS_ARGS="--seed N --seconds S --browsers B" to vary it.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-3.* $(LOWEST_VENV) node_modules .pytest_cache .mypy_cache .ruff_cache docs/_build

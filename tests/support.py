@@ -24,8 +24,8 @@ from tornado_dynasession.backends.aiobotocore import shared_session
 
 # A fault decides, per proxied call, what to do instead of forwarding: None forwards.
 # It may return ("status", code, dynamodb_error_type) to answer an error, ("reset",) to drop the connection,
-# ("hang",) to accept and never answer, or ("lose-answer",) to forward the call and then drop the connection, so that
-# the call takes effect but its answer never arrives.
+# ("hang",) to accept and never answer, ("lose-answer",) to forward the call and then drop the connection, so that
+# the call takes effect but its answer never arrives, or ("delay", seconds) to forward it that much later.
 Fault = Callable[[str, int], tuple[object, ...] | None]
 
 
@@ -101,19 +101,27 @@ class DynamoProxy:
         body = await request.read()
         self.attempts[operation] += 1
         action = None if self.fault is None else self.fault(operation, self.attempts[operation])
+        if action is not None and action[0] == "delay":
+            await asyncio.sleep(float(str(action[1])))
+            action = None
         if action is not None and action[0] != "lose-answer":
             return await self._inject(request, action)
         self.calls[operation] += 1
         self.requests.append((operation, json.loads(body or b"{}")))
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
-        async with self._session.post(self.upstream + "/", data=body, headers=headers) as upstream:
-            payload = await upstream.read()
-            response = web.Response(
-                status=upstream.status,
-                body=payload,
-                headers={"Content-Type": upstream.headers.get("Content-Type", "application/x-amz-json-1.0")},
-            )
+        try:
+            async with self._session.post(self.upstream + "/", data=body, headers=headers) as upstream:
+                payload = await upstream.read()
+                response = web.Response(
+                    status=upstream.status,
+                    body=payload,
+                    headers={"Content-Type": upstream.headers.get("Content-Type", "application/x-amz-json-1.0")},
+                )
+        except aiohttp.ClientConnectionError:  # the server is down: drop the connection, as a refused one would be
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
         if action is not None and request.transport is not None:  # lose-answer: it happened, the client never hears
             request.transport.abort()
         return response

@@ -72,7 +72,11 @@ def page_blocks(language: str) -> list[Block]:
 
 BLOCKS = page_blocks("python")
 DOC_SHELL_BLOCKS = page_blocks("sh")
-RUN = (TORNADO, SANIC, FASTAPI, AIOHTTP, STORE, PREPARE, PYTEST, SIGN_OUT, OBSERVABILITY)  # each run by a test here
+# the several-process recipes of the operations page, run by tests/test_processes.py
+TORNADO_RECIPE = "fork_processes(2)"
+SANIC_RECIPE = "workers=2)"
+RUN = (TORNADO, SANIC, FASTAPI, AIOHTTP, STORE, PREPARE, PYTEST, SIGN_OUT, OBSERVABILITY, TORNADO_RECIPE, SANIC_RECIPE)
+"""The marker of each block a test runs (here, or in tests/test_processes.py for the recipes)."""
 
 
 def doc_block(marker: str, page: str, blocks: list[Block] = BLOCKS) -> Block:

@@ -55,7 +55,7 @@ def shell_block(marker: str) -> Block:
 TORNADO = 'self.write(f"visits: '
 SIGN_OUT = "revoke_user("
 OBSERVABILITY = "ConsoleSpanExporter"
-SANIC = "Sanic("
+SANIC = "single_process=True"  # the one-process example; the several-process recipe has workers=2
 STORE = "store.lookup("
 PREPARE = "async def prepare("
 PYTEST = "dynamodb_table"

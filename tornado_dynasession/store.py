@@ -136,6 +136,7 @@ class DynamoDBStore:
         """Where the store's spans and metrics go, or None when telemetry is off."""
         self._open_lock = asyncio.Lock()
         self._backend: Backend | None = None
+        self._backend_pid = os.getpid()  # the process whose connection pool _backend holds
         self.backend_name: TransportName = transport_name(backend if isinstance(backend, str) else None, client)
         """The client the store speaks through: ``"aiobotocore"``, ``"aiodynamo"`` or ``"aiohttp"``."""
         if backend is not None and not isinstance(backend, str):
@@ -146,9 +147,15 @@ class DynamoDBStore:
     # -- lifecycle -------------------------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the store's own client, if it has none yet. Called for you on first use."""
+        """Create the store's own client, if it has none yet. Called for you on first use.
+
+        A client belongs to the process that created it: a store used in a fork of that process (a child of
+        ``fork_processes``, a forked worker) raises :class:`ConfigurationError` at once. Create or open the store in
+        each process, after the fork.
+        """
         async with self._open_lock:
             if self._backend is None:
+                self._backend_pid = os.getpid()
                 transport = await open_transport(self.backend_name, self.options, endpoint_url=self.endpoint_url)
                 self._backend = self._wire(transport)
 
@@ -175,6 +182,13 @@ class DynamoDBStore:
     async def _ready(self) -> Backend:
         if self._backend is None:
             await self.open()
+        elif self._backend_pid != os.getpid():
+            raise ConfigurationError(
+                f"this DynamoDBStore's client was created in process {self._backend_pid} and is used in process "
+                f"{os.getpid()}, a fork of it: a connection pool cannot be shared between processes. Create the "
+                "store, or open it, in each process after the fork: after tornado.process.fork_processes(), or in "
+                "Sanic's before_server_start listener"
+            )
         assert self._backend is not None
         return self._backend
 

@@ -1,0 +1,1 @@
+"""Randomized histories under faults: browsers, two app processes, fault-injecting proxies, and a checker."""

@@ -1,0 +1,150 @@
+"""What the randomized histories found, each reproduced by a scripted race."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.testing import bind_unused_port
+
+from tornado_dynasession import DynamoDBStore
+
+from ..apps import serve_sanic_app
+from ..process_app import OPERATIONS, SECRET, Operate, answer
+from ..support import Browser, DynamoProxy
+from .model import EMPTIED_SESSION_RACE, FAILED_LOGIN_ORPHANS, LATE_CREATE_RESURRECTS, STALE_COOKIE_AFTER_LOGIN
+
+SLOW_SECONDS = 2.0
+
+
+class Served:
+    """The process app's Tornado routes, served in this loop on ``store``."""
+
+    def __init__(self, store: DynamoDBStore) -> None:
+        app = tornado.web.Application([(r"/([\w-]+)", Operate)], session_store=store, cookie_secret=SECRET)
+        sock, port = bind_unused_port()
+        self.server = HTTPServer(app)
+        self.server.add_sockets([sock])
+        self.browser = Browser(f"http://127.0.0.1:{port}")
+
+    async def close(self) -> None:
+        await self.browser.close()
+        self.server.stop()
+        await self.server.close_all_connections()
+
+
+@pytest.mark.xfail(strict=True, reason=EMPTIED_SESSION_RACE)
+async def test_a_request_emptying_the_session_keeps_a_key_another_request_added_meanwhile(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            # Loads {a}, then deletes a, its only key: the session is emptied.
+            emptying = asyncio.ensure_future(browser.get(f"/slow-delete?key=a&seconds={SLOW_SECONDS}"))
+            await asyncio.sleep(SLOW_SECONDS / 4)
+            added = await browser.get("/set?key=b&value=2")  # meanwhile another tab adds b
+            assert json.loads(added.body)["data"] == {"a": "1", "b": "2"}
+            assert (await emptying).status == 200
+            # Either order of the two requests leaves b: changes to different keys are merged.
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await served.close()
+    assert after["data"] == {"b": "2"}
+
+
+@pytest.mark.xfail(strict=True, reason=FAILED_LOGIN_ORPHANS)
+async def test_a_login_answered_503_leaves_the_browser_its_session(proxy: DynamoProxy, dynamodb_table: str) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, read_timeout=2) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            assert (await browser.get("/set?key=cart&value=book")).status == 200
+            proxy.reset()
+            # The login's PutItem of the new session lands; the tombstone of the old id lands too but loses its
+            # answer, and its retry gets a 500: the login answers 503.
+            proxy.fault = lambda operation, attempt: (
+                None
+                if operation != "PutItem" or attempt == 1
+                else ("lose-answer",)
+                if attempt == 2
+                else ("status", 500, "InternalServerError")
+            )
+            assert (await browser.get("/login?user=alice")).status == 503
+            proxy.fault = None
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await served.close()
+    # A failed login should leave the browser where it was: its session, with its data.
+    assert after["data"] == {"cart": "book"}
+
+
+@pytest.mark.xfail(strict=True, reason=STALE_COOKIE_AFTER_LOGIN)
+async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replaced_id(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    from sanic import Request, Sanic
+    from sanic.response import HTTPResponse
+    from sanic.response import json as json_response
+
+    from tornado_dynasession.sanic import SAVE_PRIORITY, Sessions
+
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        app = Sanic("stale_cookie_finding")
+        app.config.ACCESS_LOG = False
+        app.config.TOUCHUP = False
+        Sessions(app, store=store, secret=SECRET)
+
+        @app.get("/<name>")
+        async def operate(request: Request, name: str) -> HTTPResponse:
+            await OPERATIONS[name](request.ctx.session, request.args.get)
+            return json_response(answer(request.ctx.session))
+
+        @app.on_response(priority=SAVE_PRIORITY + 1)  # type: ignore[misc]
+        async def slow_network(request: Request, response: HTTPResponse) -> None:
+            # After the session was saved: the answer is slow to reach the browser.
+            await asyncio.sleep(float(request.args.get("answer_delay", "0")))
+
+        url, stop = await serve_sanic_app(app)
+        browser = Browser(url)
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            # A write that is stored under the current id at once, and whose answer arrives late.
+            write = asyncio.ensure_future(browser.get(f"/set?key=b&value=2&answer_delay={SLOW_SECONDS}"))
+            await asyncio.sleep(SLOW_SECONDS / 4)
+            login = await browser.get("/login?user=alice")
+            assert login.status == 200 and json.loads(login.body)["data"] == {"a": "1", "b": "2", "user": "alice"}
+            assert (await write).status == 200
+            assert (await browser.get("/set?key=c&value=3")).status == 200
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await browser.close()
+            await stop()
+    # The browser stays on the id the login gave it, and the change made after the login is stored.
+    assert after["data"] == {"a": "1", "b": "2", "user": "alice", "c": "3"}
+
+
+@pytest.mark.xfail(strict=True, reason=LATE_CREATE_RESURRECTS)
+async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
+    proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, read_timeout=1) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            # The PutItem creating the session is held past the read timeout: the retry creates it, and the first
+            # attempt reaches the server later.
+            proxy.fault = lambda operation, attempt: ("delay", 2.0) if operation == "PutItem" and attempt == 1 else None
+            assert (await browser.get("/set?key=cart&value=book")).status == 200
+            signed_in = dict(browser.cookies)
+            assert (await browser.get("/logout")).status == 200
+            await asyncio.sleep(2.5)  # the held attempt has reached the server
+            replayed = json.loads((await browser.get("/read", cookies=signed_in)).body)
+        finally:
+            await served.close()
+    assert replayed["data"] == {} and replayed["new"] is True
