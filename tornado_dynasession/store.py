@@ -25,7 +25,7 @@ from .backends.factory import TRANSPORT_NAMES, TransportName, open_transport, tr
 from .backends.transport import Transport
 from .backends.wire import WireBackend
 from .codecs import Codec, OrjsonCodec
-from .errors import SessionConflictError
+from .errors import ConfigurationError, SessionConflictError
 from .items import CorruptItem, ItemMapper
 from .layouts import Layout, LayoutName, resolve_naming
 from .records import (
