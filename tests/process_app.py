@@ -29,7 +29,7 @@ import tornado.web
 from tornado.netutil import bind_sockets
 from tornado.process import fork_processes
 
-from tornado_dynasession import DynamoDBStore, Session, SessionMixin
+from tornado_dynasession import ClientOptions, DynamoDBStore, Session, SessionMixin
 from tornado_dynasession.lifecycle import serve_gracefully
 
 SECRET = "process-app-secret-" + "x" * 32
@@ -124,10 +124,11 @@ def make_store(options: argparse.Namespace) -> DynamoDBStore:
         options.table,
         endpoint_url=options.endpoint,
         user_index=options.user_index,
-        locking=options.locking,
-        connect_timeout=options.connect_timeout,
-        read_timeout=options.read_timeout,
-        max_attempts=options.max_attempts,
+        options=ClientOptions(
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            max_attempts=options.max_attempts,
+        ),
         telemetry=False,
     )
 
@@ -155,7 +156,11 @@ def run_tornado(options: argparse.Namespace) -> None:
 async def serve_tornado(sockets: list[Any], options: argparse.Namespace) -> None:
     store = make_store(options)  # after the fork: each child has its own client and connection pool
     app = tornado.web.Application(
-        [(r"/([\w-]+)", Operate)], session_store=store, cookie_secret=SECRET, session_max_age=MAX_AGE
+        [(r"/([\w-]+)", Operate)],
+        session_store=store,
+        cookie_secret=SECRET,
+        session_max_age=MAX_AGE,
+        session_locking=options.locking,
     )
     await serve_gracefully(app, sockets, started=lambda server: print(f"serving: {os.getpid()}", flush=True))
     print(f"stopped: {os.getpid()}", flush=True)
@@ -175,7 +180,7 @@ def build_sanic(options: argparse.Namespace) -> Any:
     app.config.ACCESS_LOG = False
     app.config.MOTD = False
     store = make_store(options)  # a new object in each worker: spawned workers import this module again
-    Sessions(app, store=store, secret=SECRET, max_age=MAX_AGE)
+    Sessions(app, store=store, secret=SECRET, max_age=MAX_AGE, locking=options.locking)
 
     @app.before_server_start
     async def open_store(app: Sanic) -> None:  # type: ignore[type-arg]

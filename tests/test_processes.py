@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from .app_processes import ROOT, AppProcess, start_app_process, wait_until_serving
+from .doc_blocks import port_answers, program_env
 from .support import Browser
 from .test_docs import SANIC_RECIPE, TORNADO_RECIPE, doc_block
-from .test_readme import port_answers, program_env, sessions_table
+from .test_readme import sessions_table
 
 __all__ = ["sessions_table"]  # the README's table fixture, used here too
 

@@ -10,7 +10,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from tornado_dynasession import DynamoDBStore
+from tornado_dynasession import ClientOptions, DynamoDBStore
 
 from ..apps import serve_sanic_app
 from ..process_app import OPERATIONS, SECRET, Operate, answer
@@ -60,7 +60,9 @@ async def test_a_request_emptying_the_session_keeps_a_key_another_request_added_
 
 @pytest.mark.xfail(strict=True, reason=FAILED_LOGIN_ORPHANS)
 async def test_a_login_answered_503_leaves_the_browser_its_session(proxy: DynamoProxy, dynamodb_table: str) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, read_timeout=2) as store:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=2)
+    ) as store:
         served = Served(store)
         browser = served.browser
         try:
@@ -133,7 +135,9 @@ async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replac
 async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
     proxy: DynamoProxy, dynamodb_table: str
 ) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url, max_attempts=2, read_timeout=1) as store:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
+    ) as store:
         served = Served(store)
         browser = served.browser
         try:
