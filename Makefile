@@ -68,10 +68,11 @@ test-python: $(STAMP)
 # The store's conformance tests on every backend against moto in server mode, the second target beside dynalite.
 # Deselected there, each for a reason of moto's or dynalite's own: moto answers a condition comparing a string
 # Expires with a number with HTTP 500 (DynamoDB fails the condition); two user-index tests are about dynalite,
-# which ignores an index added to a table and words its missing-index error its own way.
+# which ignores an index added to a table and words its missing-index error its own way; and the tests named
+# test_on_dynalite_*, which document dynalite's own answers (moto's are tested beside them).
 MOTO_TESTS := tests/test_store.py tests/test_refresh.py tests/test_users.py tests/test_backends.py
 MOTO_DESELECT := not (never_extends_a_malformed_item and expires and string) \
-  and not ignores_an_added_index and not listing_on_a_table_without_the_index
+  and not ignores_an_added_index and not listing_on_a_table_without_the_index and not test_on_dynalite_
 test-moto: $(STAMP)
 	$(BIN)/python -m tests.on_moto -q $(MOTO_TESTS) -k "$(MOTO_DESELECT)"
 
