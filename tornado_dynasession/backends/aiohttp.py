@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import inspect
 import platform
 import time
 import zlib
@@ -88,6 +89,18 @@ class _Credentials:
         self._check_at = time.monotonic() + _CREDENTIALS_RECHECK_SECONDS if refreshable else float("inf")
 
 
+def _backoff() -> standard.ExponentialBackoff:
+    """botocore's standard-mode backoff, as the installed botocore defines it: newer releases scale it for DynamoDB
+    and for throttling (their ``service_name`` and ``throttling_detector``), older ones take neither."""
+    accepted = inspect.signature(standard.ExponentialBackoff).parameters
+    options: dict[str, Any] = {}
+    if "service_name" in accepted:
+        options["service_name"] = "dynamodb"
+    if "throttling_detector" in accepted:
+        options["throttling_detector"] = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+    return standard.ExponentialBackoff(**options)
+
+
 class AiohttpTransport:
     """Signs and sends DynamoDB requests over one keep-alive aiohttp session, retrying as botocore's standard mode.
 
@@ -124,10 +137,7 @@ class AiohttpTransport:
         self._second = -1
         self._stamp = ""
         self._retry = standard.StandardRetryConditions(max_attempts=max_attempts)
-        self._backoff = standard.ExponentialBackoff(
-            service_name="dynamodb",
-            throttling_detector=standard.ThrottlingErrorDetector(standard.RetryEventAdapter()),
-        )
+        self._backoff = _backoff()
 
     def _timestamp(self) -> str:
         second = int(time.time() + self._skew)
