@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 LOWEST_PYTHON := 3.10
 LOWEST_VENV := .venv-lowest
 # The store, codec and adapter tests: what the runtime dependencies' lower bounds can break.
-LOWEST_TESTS := tests/test_store.py tests/test_refresh.py tests/test_backends.py tests/test_codec.py \
+LOWEST_TESTS := tests/test_store.py tests/test_refresh.py tests/test_backends.py tests/test_aiohttp_backend.py \
+  tests/test_sigv4.py tests/test_codec.py \
   tests/test_codec_conformance.py tests/test_codecs_extra.py tests/test_sessions.py tests/test_mixin.py \
   tests/test_sanic.py tests/test_shared.py tests/test_users.py tests/test_express.py tests/test_telemetry.py \
   tests/test_adapters.py tests/test_asgi_aiohttp.py
