@@ -364,6 +364,16 @@ class DynamoDBStore:
         """One DeleteItem; destroying a missing session is not an error."""
         await (await self._ready()).delete(self.key_for(sid))
 
+    @traced("discard", lambda deleted: "deleted" if deleted else "condition_failed")
+    async def discard(self, sid: str, *, version: int) -> bool:
+        """One DeleteItem conditional on the session being live at ``version``: the session policy's delete of a
+        session a request emptied. False when another request wrote or ended it meanwhile (nothing is deleted)."""
+        backend = await self._ready()
+        deleted = await backend.delete(self.key_for(sid), Condition(live_after=time.time(), version=version))
+        if deleted is None:  # a retry failed its condition: the first attempt may have deleted it
+            deleted = await backend.get(self.key_for(sid), consistent_read=True) is None
+        return deleted
+
     @traced("supersede", lambda written: "written" if written else "miss")
     async def supersede(self, sid: str, *, until: int) -> bool:
         """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``

@@ -146,24 +146,11 @@ class Anomaly:
         )
 
 
-EMPTIED_SESSION_RACE = (
-    "a request that deletes the last key destroys the session unconditionally, with a change another request made "
-    "meanwhile to another key (tests/chaos/test_findings.py reproduces it)"
-)
-STALE_COOKIE_AFTER_LOGIN = (
-    "a write racing a login stored under the old id and re-sent its cookie after the login's answer: the browser "
-    "went back to the replaced id, and its next changes were answered 200 but not stored "
-    "(tests/chaos/test_findings.py reproduces it)"
-)
 LATE_CREATE_RESURRECTS = (
     "the write that created a session, retried after a timeout, landed late, after a logout had deleted the "
     "session: the session came back (tests/chaos/test_findings.py reproduces it)"
 )
 SLOW_CREATE_SECONDS = 0.9  # a create this slow was retried (the apps' read timeout is 1 s)
-FAILED_LOGIN_ORPHANS = (
-    "a login answered 503 after its old id's tombstone landed: the browser keeps the old cookie, and the session's "
-    "data is left under the new id it never got (tests/chaos/test_findings.py reproduces it)"
-)
 
 
 @dataclass
@@ -261,55 +248,8 @@ def _check_values(browser: int, ops: list[Op]) -> list[Anomaly]:
                 candidates.append(ABSENT)
             if not any(_matches(candidate, seen) for candidate in candidates):
                 what = f"{key} is {seen!r}; the model allows only {candidates!r}"
-                known = None
-                if seen is ABSENT and _emptied_meanwhile(key, reader, ops):
-                    known = EMPTIED_SESSION_RACE
-                elif seen is ABSENT and _failed_login_before(key, reader, ops):
-                    known = FAILED_LOGIN_ORPHANS
-                elif _went_back_to_a_replaced_id(key, reader, ops):
-                    known = STALE_COOKIE_AFTER_LOGIN
-                found.append(Anomaly(browser, reader.seq, what, known))
+                found.append(Anomaly(browser, reader.seq, what))
     return found
-
-
-def _went_back_to_a_replaced_id(key: str, reader: Op, ops: list[Op]) -> bool:
-    """Whether, since the last answered write to ``key`` before ``reader`` (and including both), the browser sent
-    an id that an answered login had replaced before: it went back to a superseded cookie."""
-    replaced = [(login.sent_id, login.end) for login in ops if login.kind == "login" and login.acked and login.sent_id]
-    return any(
-        op.sent_id is not None and any(op.sent_id == sid and end < op.start for sid, end in replaced)
-        for op in _since_last_write(key, reader, ops)
-    )
-
-
-def _failed_login_before(key: str, reader: Op, ops: list[Op]) -> bool:
-    """Whether, since the last answered write to ``key`` before ``reader`` (and including both), the browser sent
-    the id of a login that had failed before: an id that login may have replaced."""
-    failed = [(login.sent_id, login.start) for login in ops if login.kind == "login" and not login.acked]
-    return any(
-        op.sent_id is not None and any(op.sent_id == sid and begun < op.start for sid, begun in failed)
-        for op in _since_last_write(key, reader, ops)
-    )
-
-
-def _since_last_write(key: str, reader: Op, ops: list[Op]) -> list[Op]:
-    """The browser's requests from the last answered write to ``key`` before ``reader`` up to ``reader``."""
-    writes = [op for op in ops if op.acked and key in op.writes() and op.end < reader.start]
-    since = max((op.start for op in writes), default=float("-inf"))
-    return [op for op in ops if since <= op.start <= reader.start]
-
-
-def _emptied_meanwhile(key: str, reader: Op, ops: list[Op]) -> bool:
-    """Whether the last answered write to ``key`` before ``reader`` overlapped a request that emptied the session
-    (it deleted a key and answered with no data left)."""
-    writes = [op for op in ops if op.acked and key in op.writes() and op.end < reader.start and op.kind != "logout"]
-    if not writes:
-        return False
-    last = max(writes, key=lambda op: op.end)
-    return any(
-        other.kind == "delete" and other.acked and other.data == {} and other.overlaps(last) and other is not last
-        for other in ops
-    )
 
 
 def _candidates(reader: Op, writers_of_key: list[Op], definite: dict[int, bool], key: str) -> list[Any]:
@@ -407,12 +347,7 @@ def figures(history: History, anomalies: list[Anomaly], fault_counts: dict[str, 
         "anomalies_unexplained": sum(1 for anomaly in anomalies if not anomaly.known),
         "anomalies_of_known_defects": {
             name: sum(1 for anomaly in anomalies if anomaly.known == text)
-            for name, text in (
-                ("emptied_session_race", EMPTIED_SESSION_RACE),
-                ("failed_login", FAILED_LOGIN_ORPHANS),
-                ("stale_cookie_after_login", STALE_COOKIE_AFTER_LOGIN),
-                ("late_create_after_logout", LATE_CREATE_RESURRECTS),
-            )
+            for name, text in (("late_create_after_logout", LATE_CREATE_RESURRECTS),)
         },
         "anomaly_examples": [
             str(anomaly) for anomaly in sorted(anomalies, key=lambda anomaly: anomaly.known is not None)[:10]
@@ -422,8 +357,6 @@ def figures(history: History, anomalies: list[Anomaly], fault_counts: dict[str, 
 
 __all__ = [
     "ABSENT",
-    "EMPTIED_SESSION_RACE",
-    "FAILED_LOGIN_ORPHANS",
     "KEYS",
     "Anomaly",
     "History",

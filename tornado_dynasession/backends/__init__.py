@@ -62,8 +62,9 @@ class Backend(Protocol):
         where the server returns it, else None."""
         ...
 
-    async def delete(self, key: str) -> None:
-        """Delete the item; deleting a missing item is not an error."""
+    async def delete(self, key: str, condition: Condition | None = None) -> bool | None:
+        """Delete the item, only if ``condition`` holds when given; deleting a missing item is not an error. False
+        when ``condition`` failed, None when it failed on a retried attempt (an earlier attempt may have landed)."""
         ...
 
     async def remove(self, key: str, *, user_key: str | None) -> Item | None:

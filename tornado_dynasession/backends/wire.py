@@ -189,9 +189,20 @@ class WireBackend:
             return False, item_from_wire(answer.body.get("Item"))
         return True, item_from_wire(answer.get("Attributes"))
 
-    async def delete(self, key: str) -> None:
-        """One unconditional DeleteItem (deleting a missing item is not an error)."""
-        await self._call("DeleteItem", self._key(key))
+    async def delete(self, key: str, condition: Condition | None = None) -> bool | None:
+        """One DeleteItem, conditional when ``condition`` is given (deleting a missing item is not an error); None
+        when a retried attempt failed its condition."""
+        payload = self._key(key)
+        if condition is None:
+            await self._call("DeleteItem", payload)
+            return True
+        values = self._conditions.apply(condition, payload)
+        if values:
+            payload["ExpressionAttributeValues"] = values
+        answer = await self._call("DeleteItem", payload, conditional=True)
+        if isinstance(answer, ServiceError):
+            return None if answer.attempts > 1 else False
+        return True
 
     async def remove(self, key: str, *, user_key: str | None) -> Item | None:
         """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""

@@ -15,6 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from tornado.web import get_signature_key_version
+
 from .. import telemetry
 from ..errors import ConfigurationError, SessionConflictError, SessionStoreError, StoreUnavailableError
 from ..records import DEFAULT_MAX_AGE_SECONDS, MAX_LIFETIME_SECONDS, Absence, SessionRecord, check_max_age
@@ -185,6 +187,7 @@ class SessionPolicy:
                     return self.new_session(stale_cookie=True)
                 record = dataclasses.replace(record, expires_at=wanted)
             cookie_due = self._cookie_due(claims, self._claims(session_id, record), now)
+            cookie_due = cookie_due or (cookie_value is not None and self._old_key(cookie_value))
         return Session(
             record.data,
             session_id=session_id,
@@ -213,6 +216,13 @@ class SessionPolicy:
             or now >= sent.expires_at
             or (sent.max_age, sent.absolute_end) != (current.max_age, current.absolute_end)
         )
+
+    def _old_key(self, cookie_value: str) -> bool:
+        """Whether the cookie was signed with a key version other than ``key_version``: it is re-signed at the next
+        slide, so that the old version can be dropped once the longest session lifetime has passed."""
+        if self.key_version is None or self.cookie.format == "express":
+            return False
+        return get_signature_key_version(cookie_value) != self.key_version
 
     def _absolute_end(self, record: SessionRecord) -> float:
         if self.absolute_max_age is None or record.created_at is None:
@@ -256,8 +266,8 @@ class SessionPolicy:
             return None
         now = time.time()
         if session.modified and not session and session.user_id is None:
-            # Nothing left to keep: an empty session is not stored (a stored one is destroyed, its cookie cleared).
-            session.invalidate()
+            # Nothing left to keep: an empty session is not stored (a stored one is deleted, its cookie cleared).
+            await self._discard_emptied(session)
         if session._drop_if_superseded():
             return None  # the cookie names an id a login just replaced: this request must not log the user out
         if session._needs_write():
@@ -271,13 +281,14 @@ class SessionPolicy:
         return cookie
 
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
+        cookie_due = session._cookie_due_with_write()
         session_id = session._ensure_id()
         saved = await self._write(session, session_id, now)
         # Whoever ended the session meanwhile set the cookie the browser keeps: leave it alone then.
         session._stored(saved)
         # The old record goes only once the new one is written: a failure in between loses nothing.
         await self._retire_old_ids(session)
-        if saved is None or not session._cookie_can_change():
+        if saved is None or not cookie_due or not session._cookie_can_change():
             return None
         return self._session_cookie(session_id, saved, now, https)
 
@@ -304,26 +315,61 @@ class SessionPolicy:
             )
             if saved is not None or previous is None:
                 break
-            fresh = await self.store.lookup(session_id)
-            if not isinstance(fresh, SessionRecord):
+            merged = await self._merge_onto_fresh(session, session_id)
+            if merged is None:
                 return None
-            try:
-                data = session._merged_onto(fresh, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
-            except SessionConflictError:
-                telemetry.note_conflict(self.store)
-                raise
-            previous = fresh
-            telemetry.note_decision(self.store, "merged")
+            previous, data = merged
         else:
-            telemetry.note_conflict(self.store)
-            raise SessionConflictError(
-                f"session {self.store.fingerprint(session_id)} was written by other requests {MERGE_ATTEMPTS} times "
-                "while this request saved it; nothing of this request was stored. Retry the request."
-            )
+            raise self._too_many_writers(session_id)
         if data is not session:
             dict.clear(session)
             dict.update(session, data)
         return saved
+
+    async def _discard_emptied(self, session: Session) -> None:
+        """The request deleted the session's last key: the stored session is deleted, conditional on the version it
+        loaded. When another request wrote it meanwhile, this request's changes are merged onto that version, as
+        any write's are; whatever is left (a key added meanwhile) is then written by :meth:`_put`."""
+        session_id, previous = session.id, session.record
+        if session_id is None or previous is None:
+            session.invalidate()  # never stored, or a new id: nothing to delete
+            return
+        for _ in range(MERGE_ATTEMPTS):
+            if await self.store.discard(session_id, version=previous.version or 0):
+                session._discarded()
+                return
+            merged = await self._merge_onto_fresh(session, session_id)
+            if merged is None:
+                session._stored(None)  # ended meanwhile: forgotten, and its cookie left alone
+                return
+            previous, data = merged
+            session._reloaded(previous)
+            dict.clear(session)
+            dict.update(session, data)
+            if data or session.user_id is not None:
+                return
+        raise self._too_many_writers(session_id)
+
+    async def _merge_onto_fresh(self, session: Session, session_id: str) -> tuple[SessionRecord, dict[str, Any]] | None:
+        """The stored version another request wrote meanwhile, and this request's changes merged onto it; None when
+        the session ended meanwhile."""
+        fresh = await self.store.lookup(session_id)
+        if not isinstance(fresh, SessionRecord):
+            return None
+        try:
+            data = session._merged_onto(fresh, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
+        except SessionConflictError:
+            telemetry.note_conflict(self.store)
+            raise
+        telemetry.note_decision(self.store, "merged")
+        return fresh, data
+
+    def _too_many_writers(self, session_id: str) -> SessionConflictError:
+        telemetry.note_conflict(self.store)
+        return SessionConflictError(
+            f"session {self.store.fingerprint(session_id)} was written by other requests {MERGE_ATTEMPTS} times "
+            "while this request saved it; nothing of this request was stored. Retry the request."
+        )
 
     async def _renew_cookie(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
         # One GetItem: a login may have superseded the session since the load, and re-sending the old id's cookie
@@ -350,7 +396,21 @@ class SessionPolicy:
             await self.store.destroy(old_id)
         else:
             until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
+            await self._supersede(old_id, until)
+
+    async def _supersede(self, old_id: str, until: int) -> None:
+        """The tombstone of the id a login replaced. When the store fails, the tombstone may still have landed (its
+        answer lost, and its retry failed): the old id is then dead already, so the login carries on and sends the
+        new cookie instead of answering 503 and leaving the browser a dead cookie."""
+        try:
             await self.store.supersede(old_id, until=until)
+        except StoreUnavailableError:
+            try:
+                landed = await self.store.lookup(old_id) is Absence.SUPERSEDED
+            except SessionStoreError:
+                landed = False
+            if not landed:
+                raise
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""

@@ -268,6 +268,17 @@ class Session(dict[str, Any]):
             self._saved()
         return self._superseded
 
+    def _cookie_due_with_write(self) -> bool:
+        """Whether the write must send the cookie: a new session or a new id, a new lifetime, or a renewal due
+        since the load. Not otherwise: a cookie re-sent by a write racing a login could arrive after the login's
+        and send the browser back to the id the login replaced."""
+        return self._record is None or self._max_age_changed or self._cookie_due
+
+    def _discarded(self) -> None:
+        """The stored session was deleted because this request emptied it: it becomes new, its cookie cleared."""
+        self._record = None  # deleted already: nothing left to retire
+        self.invalidate()
+
     def _ensure_id(self) -> str:
         """The session id, given now to a new session that is about to be stored."""
         if self._id is None:
