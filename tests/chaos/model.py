@@ -155,11 +155,6 @@ STALE_COOKIE_AFTER_LOGIN = (
     "went back to the replaced id, and its next changes were answered 200 but not stored "
     "(tests/chaos/test_findings.py reproduces it)"
 )
-LATE_CREATE_RESURRECTS = (
-    "the write that created a session, retried after a timeout, landed late, after a logout had deleted the "
-    "session: the session came back (tests/chaos/test_findings.py reproduces it)"
-)
-SLOW_CREATE_SECONDS = 0.9  # a create this slow was retried (the apps' read timeout is 1 s)
 FAILED_LOGIN_ORPHANS = (
     "a login answered 503 after its old id's tombstone landed: the browser keeps the old cookie, and the session's "
     "data is left under the new id it never got (tests/chaos/test_findings.py reproduces it)"
@@ -342,18 +337,13 @@ def _check_ended_ids(history: History) -> list[Anomaly]:
         if op.acked and op.reply_id is not None:
             answered_as.setdefault(op.reply_id, []).append(op)
 
-    def late_create(sid: str | None) -> str | None:
-        creators = [op for op in history.ops if sid in (op.reply_id, op.set_id) and op.sent_id != sid]
-        slow = any(op.end - op.start > SLOW_CREATE_SECONDS for op in creators)
-        return LATE_CREATE_RESURRECTS if slow else None
-
     for ender in ended:
         for later in answered_as.get(str(ender.sent_id), []):
             if later.start <= ender.end:
                 continue
             if ender.kind == "logout":
                 what = f"a logged-out id answers again (logout #{ender.seq})"
-                found.append(Anomaly(later.browser, later.seq, what, late_create(ender.sent_id)))
+                found.append(Anomaly(later.browser, later.seq, what))
             elif later.data:
                 found.append(Anomaly(later.browser, later.seq, f"an id replaced at login #{ender.seq} carries data"))
     for ender, replay in history.replays:
@@ -361,7 +351,7 @@ def _check_ended_ids(history: History) -> list[Anomaly]:
             found.append(Anomaly(ender.browser, ender.seq, f"replaying its cookie answered {replay.status}"))
         elif replay.data or (replay.reply_id is not None and replay.reply_id == ender.sent_id):
             what = f"its ended cookie, replayed, still has a session: {replay.data}"
-            found.append(Anomaly(ender.browser, ender.seq, what, late_create(ender.sent_id)))
+            found.append(Anomaly(ender.browser, ender.seq, what))
     return found
 
 
@@ -411,7 +401,6 @@ def figures(history: History, anomalies: list[Anomaly], fault_counts: dict[str, 
                 ("emptied_session_race", EMPTIED_SESSION_RACE),
                 ("failed_login", FAILED_LOGIN_ORPHANS),
                 ("stale_cookie_after_login", STALE_COOKIE_AFTER_LOGIN),
-                ("late_create_after_logout", LATE_CREATE_RESURRECTS),
             )
         },
         "anomaly_examples": [

@@ -15,7 +15,7 @@ from tornado_dynasession import ClientOptions, DynamoDBStore
 from ..apps import serve_sanic_app
 from ..process_app import OPERATIONS, SECRET, Operate, answer
 from ..support import Browser, DynamoProxy
-from .model import EMPTIED_SESSION_RACE, FAILED_LOGIN_ORPHANS, LATE_CREATE_RESURRECTS, STALE_COOKIE_AFTER_LOGIN
+from .model import EMPTIED_SESSION_RACE, FAILED_LOGIN_ORPHANS, STALE_COOKIE_AFTER_LOGIN
 
 SLOW_SECONDS = 2.0
 
@@ -131,7 +131,6 @@ async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replac
     assert after["data"] == {"a": "1", "b": "2", "user": "alice", "c": "3"}
 
 
-@pytest.mark.xfail(strict=True, reason=LATE_CREATE_RESURRECTS)
 async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
     proxy: DynamoProxy, dynamodb_table: str
 ) -> None:
