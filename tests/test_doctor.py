@@ -300,6 +300,14 @@ async def test_a_login_tombstone_is_ok(dynamodb_endpoint: str, dynamodb_table: s
     assert (items.status, items.detail) == ("ok", "1 item sampled (one Scan, Limit 25): 1 ok, in the session layout")
 
 
+async def test_a_logout_tombstone_is_ok(dynamodb_endpoint: str, dynamodb_table: str) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        await store.set("logged-out-id", {"user": "ada"})
+        assert await store.log_out("logged-out-id")
+    items = check(await diagnose(dynamodb_table, endpoint_url=dynamodb_endpoint), "items")
+    assert (items.status, items.detail) == ("ok", "1 item sampled (one Scan, Limit 25): 1 ok, in the session layout")
+
+
 async def test_the_sample_never_shows_session_data_or_whole_keys(dynamodb_endpoint: str, dynamodb_table: str) -> None:
     await put_items(
         dynamodb_endpoint,

@@ -128,6 +128,18 @@ async def test_the_connect_dynamodb_preset_writes_its_layout(dynamodb_endpoint: 
     assert stored["cookie"]["expires"] == expires
 
 
+async def test_log_out_on_a_shared_layout_deletes_the_item_which_express_would_read_as_a_session(
+    dynamodb_endpoint: str,
+) -> None:
+    table = await express_table(dynamodb_endpoint, "id")
+    async with DynamoDBStore(table, endpoint_url=dynamodb_endpoint, layout="connect-dynamodb") as store:
+        await store.set(EXPRESS_ID, {"user": "alice"})
+        assert await store.log_out(EXPRESS_ID) is False
+    item = await raw_item(dynamodb_endpoint, table, {"id": {"S": f"sess:{EXPRESS_ID}"}})
+    await delete_table(table, endpoint_url=dynamodb_endpoint)
+    assert item == {}
+
+
 async def test_the_express_cookie_object_is_hidden_from_the_data_and_kept_on_write(dynamodb_endpoint: str) -> None:
     table = await express_table(dynamodb_endpoint, "SessionID")
     key = {"SessionID": {"S": EXPRESS_ID}}

@@ -479,7 +479,7 @@ async def test_a_write_racing_a_logout_never_brings_the_session_back_through_the
     await asyncio.sleep(0.3)
     await browser.get("/logout", cookies=cookies)
     assert (await slow).status == 200
-    assert await counted_store.lookup(sid) is Absence.MISSING
+    assert await counted_store.lookup(sid) is Absence.LOGGED_OUT
 
 
 async def test_a_write_racing_a_login_never_writes_over_the_old_ids_tombstone(

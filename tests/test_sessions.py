@@ -359,6 +359,11 @@ async def _raw_item(store: DynamoDBStore, sid: str) -> dict[str, Any] | None:
     return item
 
 
+def _is_logout_tombstone(item: dict[str, Any] | None) -> bool:
+    """An item a logout left: an expiry and the logout mark, no session data and no user."""
+    return item is not None and set(item) == {"SessionID", "Expires", "LoggedOut"}
+
+
 # -- lifetimes ------------------------------------------------------------------------------------------------------
 
 
@@ -444,12 +449,16 @@ async def test_regenerate_changes_the_id_keeps_the_data_and_retires_the_old_reco
     assert state(await browser.get("/read"))["data"]["user"] == "alice"
 
 
-async def test_invalidate_deletes_the_record_and_clears_the_cookie(serve: Serve, proxy: DynamoProxy) -> None:
+async def test_invalidate_replaces_the_record_by_a_tombstone_and_clears_the_cookie(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+) -> None:
     browser = await start_session(serve, proxy)
+    sid = session_id_of(browser)
     old_cookies = dict(browser.cookies)
     reply = await browser.get("/logout")
     assert state(reply) == {"id": None, "new": True, "data": {}}
-    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}  # the tombstone: a DeleteItem's cost
+    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
     assert "session" not in browser.cookies
@@ -539,7 +548,7 @@ async def test_logout_racing_a_slow_request_never_brings_the_session_back(
     reply = await slow
     assert reply.status == 200
     assert await counted_store.get(sid) is None
-    assert await _raw_item(counted_store, sid) is None
+    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
 
 
 # -- empty sessions -------------------------------------------------------------------------------------------------
@@ -552,10 +561,10 @@ async def test_clearing_a_stored_session_destroys_it_and_clears_the_cookie(
     sid = session_id_of(browser)
     reply = await browser.get("/clear")
     assert state(reply)["data"] == {}
-    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
-    assert await _raw_item(counted_store, sid) is None
+    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
 
 
 async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
@@ -564,9 +573,9 @@ async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
     browser = await start_session(serve, proxy)
     sid = session_id_of(browser)
     reply = await browser.get("/delete?key=count")
-    assert dict(proxy.calls) == {"UpdateItem": 1, "DeleteItem": 1}
+    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
     assert reply.cookie() is not None and "session" not in browser.cookies
-    assert await _raw_item(counted_store, sid) is None
+    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
 
 
 async def test_a_new_visitor_whose_session_ends_up_empty_gets_no_item_and_no_cookie(

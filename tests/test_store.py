@@ -1120,6 +1120,65 @@ async def test_supersede_of_an_expired_session_returns_false_and_leaves_it_as_it
     assert await raw.get(hashed(SID)) == expired
 
 
+# -- logged-out ids (tombstones) ------------------------------------------------------------------------------------
+
+
+async def test_log_out_leaves_a_tombstone_without_session_data_that_outlives_a_retried_call(
+    make_store: StoreFactory, raw: Raw
+) -> None:
+    options = ClientOptions(connect_timeout=1, read_timeout=2, max_attempts=4)
+    store = await make_store(options=options)
+    await store.set(SID, {"user": "ada"})
+    before = int(time.time())
+    assert await store.log_out(SID) is True
+    item = await raw.get(hashed(SID))
+    assert item is not None and set(item) == {"SessionID", "Expires", "LoggedOut"}
+    assert options.longest_call_seconds == 4 * (1 + 2) + 3 * 20
+    assert store.logout_tombstone_seconds == 2 * options.longest_call_seconds
+    assert before + store.logout_tombstone_seconds <= int(item["Expires"]["N"]) == int(item["LoggedOut"]["N"])
+
+
+async def test_lookup_of_a_logged_out_id_says_logged_out_and_logs_nothing(
+    store: DynamoDBStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store.set(SID, {"user": "ada"})
+    await store.log_out(SID)
+    with caplog.at_level(logging.WARNING, logger="tornado_dynasession"):
+        assert await store.lookup(SID) is Absence.LOGGED_OUT
+        assert await store.load(SID) is None
+    assert caplog.records == [], "a tombstone is not corrupt"
+
+
+async def test_a_late_create_of_a_logged_out_id_fails_and_leaves_the_tombstone(store: DynamoDBStore, raw: Raw) -> None:
+    await store.save(SID, {"user": "ada"}, expires_at=int(time.time()) + 600)
+    await store.log_out(SID)
+    tombstone = await raw.get(hashed(SID))
+    with pytest.raises(SessionConflictError):
+        await store.save(SID, {"user": "ada"}, expires_at=int(time.time()) + 600)
+    assert await raw.get(hashed(SID)) == tombstone
+    assert await store.load(SID) is None
+
+
+async def test_log_out_of_an_id_not_stored_yet_still_keeps_its_create_from_landing(store: DynamoDBStore) -> None:
+    assert await store.log_out(SID) is True
+    with pytest.raises(SessionConflictError):
+        await store.save(SID, {"user": "ada"}, expires_at=int(time.time()) + 600)
+
+
+async def test_refresh_touch_save_and_supersede_never_revive_a_logged_out_id(store: DynamoDBStore, raw: Raw) -> None:
+    await store.set(SID, {"user": "ada"})
+    previous = await store.load(SID)
+    assert previous is not None
+    await store.log_out(SID)
+    tombstone = await raw.get(hashed(SID))
+    assert await store.refresh(SID, max_age=3600) is None
+    assert await store.lookup(SID, refresh_to=int(time.time()) + 3600) in (Absence.LOGGED_OUT, Absence.MISSING)
+    assert await store.touch(SID, max_age=3600) is False
+    assert await store.save(SID, {"user": "ada", "n": 2}, expires_at=int(time.time()) + 600, previous=previous) is None
+    assert await store.supersede(SID, until=int(time.time()) + 60) is False
+    assert await raw.get(hashed(SID)) == tombstone
+
+
 async def test_touch_of_an_item_with_a_live_expires_but_no_session_returns_false_and_leaves_it(
     store: DynamoDBStore, raw: Raw
 ) -> None:

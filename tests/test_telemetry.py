@@ -186,7 +186,7 @@ async def test_a_logged_out_sessions_cookie_reads_as_a_miss(
     await browser.get("/logout")
     assert [summary(span) for span in otel.spans()] == [
         (f"lookup {traced.table}", "UpdateItem", "hit"),
-        (f"destroy {traced.table}", "DeleteItem", "deleted"),
+        (f"log_out {traced.table}", "PutItem", "written"),
     ]
     assert state(await browser.get("/read", cookies=cookies))["new"] is True
     # dynalite returns no item with a failed condition, so a refresh cannot tell missing from expired there.

@@ -4,7 +4,9 @@ for ``doctor``, which samples a table with them.
 
 An item is read as a session when its ``Expires`` is a number of epoch seconds (fractional ones, as the Node
 connect-dynamodb store writes, count by their whole second) no more than ten years ahead, and its ``Session`` is a
-string or binary value. A *tombstone* (``Expires`` and ``Superseded``, no ``Session``) marks an id given up at login.
+string or binary value. A *tombstone* (``Expires`` and ``Superseded`` or ``LoggedOut``, no ``Session``) marks an id
+given up at login, or a session ended by a logout: it keeps a late duplicate of the write that created the session
+from landing (that write requires the id to be absent), and reads as no session.
 Whether a well-formed item is live is a matter of time: ``Expires`` after now.
 """
 
@@ -70,7 +72,7 @@ _DESCRIPTIONS = {
     ItemFault.NEGATIVE_EXPIRES: "with a negative {expires}",
     ItemFault.EXPIRES_IN_MILLISECONDS: "with {expires} in milliseconds",
     ItemFault.EXPIRES_TOO_FAR: "with {expires} more than ten years ahead",
-    ItemFault.NO_SESSION: "without {session} (and not a login tombstone)",
+    ItemFault.NO_SESSION: "without {session} (and not a tombstone)",
     ItemFault.SESSION_TYPE: "with {session} neither a string nor binary",
 }
 
@@ -92,8 +94,8 @@ def expires_fault(stored: object, now: float) -> ItemFault | None:
 
 
 def is_tombstone(item: Mapping[str, object], names: AttributeNames) -> bool:
-    """Whether the item is a login tombstone: ``Superseded`` and no ``Session``."""
-    return names.superseded in item and names.session not in item
+    """Whether the item is a tombstone: ``Superseded`` (a login) or ``LoggedOut`` (a logout), and no ``Session``."""
+    return (names.superseded in item or names.logged_out in item) and names.session not in item
 
 
 def session_fault(item: Mapping[str, object], names: AttributeNames) -> ItemFault | None:
@@ -114,7 +116,7 @@ def is_live_expiry(stored: object, now: float) -> bool:
 
 def item_fault(item: Mapping[str, object], names: AttributeNames, now: float) -> ItemFault | None:
     """What makes the store read an item as corrupt whatever the time, or None when it reads it as a session
-    (live or expired) or as a login tombstone. The store applies the same rules with the expiry in between."""
+    (live or expired) or as a tombstone. The store applies the same rules with the expiry in between."""
     fault = expires_fault(item.get(names.expires), now)
     if fault is not None or is_tombstone(item, names):
         return fault
@@ -221,10 +223,15 @@ class ItemMapper:
             raise SessionTooLargeError(size, MAX_ITEM_BYTES)
         return item
 
-    def tombstone(self, sid: str, until: int) -> Item:
-        """The item that marks ``sid`` as given up at login until ``until`` (epoch seconds)."""
+    def tombstone(self, sid: str, until: int, *, logged_out: bool = False) -> Item:
+        """The item that marks ``sid`` as given up at login, or with ``logged_out`` as ended by a logout, until
+        ``until`` (epoch seconds)."""
         names = self.names
-        return {names.hash_key: self.key_for(sid), names.expires: until, names.superseded: until}
+        return {
+            names.hash_key: self.key_for(sid),
+            names.expires: until,
+            names.logged_out if logged_out else names.superseded: until,
+        }
 
     def _encode(self, key: str, data: Mapping[str, Any]) -> str | bytes:
         bound = self._bound
@@ -244,7 +251,7 @@ class ItemMapper:
         if stored_expiry <= now:
             return Absence.EXPIRED
         if is_tombstone(item, names):
-            return Absence.SUPERSEDED
+            return Absence.SUPERSEDED if names.superseded in item else Absence.LOGGED_OUT
         fault = session_fault(item, names)
         if fault is not None:
             raise CorruptItem(f"an item {fault.describe(names)}")

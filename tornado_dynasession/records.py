@@ -135,18 +135,22 @@ class Absence(enum.Enum):
     """Why :meth:`DynamoDBStore.lookup` found no live session."""
 
     MISSING = "missing"
-    """No item under that key: never stored, destroyed (a logout), or deleted by TTL."""
+    """No item under that key: never stored, destroyed, or deleted by TTL."""
     EXPIRED = "expired"
     """The item's ``Expires`` has passed (TTL deletes such items only lazily)."""
     CORRUPT = "corrupt"
     """The item is not in the expected layout, or its session does not decode; a warning is logged."""
     SUPERSEDED = "superseded"
     """The id was given up for a new one at login (:meth:`DynamoDBStore.supersede`) and has not yet expired."""
+    LOGGED_OUT = "logged_out"
+    """The session was ended by a logout (:meth:`DynamoDBStore.log_out`) a short while ago. The session policy
+    treats it as missing. A refresh reports it as :attr:`MISSING` where the server returns no item with a failed
+    condition (dynalite)."""
 
 
 def read_outcome(found: SessionRecord | Absence | dict[str, Any] | bool | None) -> str:
     """How a read ended, for telemetry: ``hit``, ``miss`` (nothing stored, or not live), or the :class:`Absence`
-    (``expired``, ``corrupt``, ``superseded``) when the read knows it."""
+    (``expired``, ``corrupt``, ``superseded``, ``logged_out``) when the read knows it."""
     if isinstance(found, Absence):
         return "miss" if found is Absence.MISSING else found.value
     return "miss" if found is None or found is False else "hit"

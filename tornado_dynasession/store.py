@@ -366,13 +366,46 @@ class DynamoDBStore:
 
     @traced("discard", lambda deleted: "deleted" if deleted else "condition_failed")
     async def discard(self, sid: str, *, version: int) -> bool:
-        """One DeleteItem conditional on the session being live at ``version``: the session policy's delete of a
-        session a request emptied. False when another request wrote or ended it meanwhile (nothing is deleted)."""
+        """End a session a request emptied, in one write conditional on the session being live at ``version``: a
+        logout tombstone (see :meth:`log_out`; a DeleteItem with a ``layout``). False when another request wrote or
+        ended it meanwhile (nothing is written)."""
         backend = await self._ready()
-        deleted = await backend.delete(self.key_for(sid), Condition(live_after=time.time(), version=version))
-        if deleted is None:  # a retry failed its condition: the first attempt may have deleted it
-            deleted = await backend.get(self.key_for(sid), consistent_read=True) is None
-        return deleted
+        key = self.key_for(sid)
+        condition = Condition(live_after=time.time(), version=version)
+        if self.layout is not None:
+            done = await backend.delete(key, condition)
+        else:
+            until = math.ceil(time.time() + self.logout_tombstone_seconds)
+            done = await backend.put(self.items.tombstone(sid, until, logged_out=True), condition)
+        if done is None:  # a retry failed its condition: the first attempt may have landed
+            item = await backend.get(key, consistent_read=True)
+            done = item is None or self.names.session not in item
+        return done
+
+    @traced("log_out", lambda written: "written" if written else "deleted")
+    async def log_out(self, sid: str) -> bool:
+        """End the session ``sid`` for good: one unconditional PutItem that replaces whatever the id holds by a
+        tombstone expiring after :attr:`logout_tombstone_seconds`. True when the tombstone was written.
+
+        The session policy calls it at logout (:meth:`Session.invalidate`). Like a DeleteItem, the id stops loading
+        at once and reads as no session (:attr:`Absence.LOGGED_OUT`); unlike one, a late duplicate of the write
+        that created the session (a retried PutItem whose first attempt was still under way in the network)
+        finds the id taken and fails, so the logged-out session never comes back. With a ``layout``, the id is
+        deleted instead and False is returned: the Node stores would read a tombstone as a session.
+        """
+        if self.layout is not None:
+            await self.destroy(sid)
+            return False
+        until = math.ceil(time.time() + self.logout_tombstone_seconds)
+        await (await self._ready()).put(self.items.tombstone(sid, until, logged_out=True), None)
+        return True
+
+    @property
+    def logout_tombstone_seconds(self) -> int:
+        """How long a logout's tombstone stays, in seconds: twice the longest time a write may still be retried
+        (:attr:`ClientOptions.longest_call_seconds`). With ``client=``, the options given to the store (the defaults
+        unless given) must match the client's own for this to hold."""
+        return math.ceil(2 * self.options.longest_call_seconds)
 
     @traced("supersede", lambda written: "written" if written else "miss")
     async def supersede(self, sid: str, *, until: int) -> bool:
@@ -408,7 +441,8 @@ class DynamoDBStore:
     async def revoke_user(self, user_id: str, *, keep: str | None = None) -> int:
         """End every session of ``user_id`` except the session id ``keep`` ("sign out everywhere else"); how many
         live sessions it ended. Needs ``user_index``. A session created less than about a second before may not be
-        in the (eventually consistent) index yet, and survive: a second call a moment later ends it."""
+        in the (eventually consistent) index yet, and survive: a second call a moment later ends it. Like
+        :meth:`revoke`, it deletes, leaving no tombstone (unlike :meth:`log_out`)."""
         return await self.users.revoke_user(await self._ready(), user_id, keep)
 
 

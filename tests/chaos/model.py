@@ -146,11 +146,6 @@ class Anomaly:
         )
 
 
-LATE_CREATE_RESURRECTS = (
-    "the write that created a session, retried after a timeout, landed late, after a logout had deleted the "
-    "session: the session came back (tests/chaos/test_findings.py reproduces it)"
-)
-SLOW_CREATE_SECONDS = 0.9  # a create this slow was retried (the apps' read timeout is 1 s)
 
 
 @dataclass
@@ -282,18 +277,13 @@ def _check_ended_ids(history: History) -> list[Anomaly]:
         if op.acked and op.reply_id is not None:
             answered_as.setdefault(op.reply_id, []).append(op)
 
-    def late_create(sid: str | None) -> str | None:
-        creators = [op for op in history.ops if sid in (op.reply_id, op.set_id) and op.sent_id != sid]
-        slow = any(op.end - op.start > SLOW_CREATE_SECONDS for op in creators)
-        return LATE_CREATE_RESURRECTS if slow else None
-
     for ender in ended:
         for later in answered_as.get(str(ender.sent_id), []):
             if later.start <= ender.end:
                 continue
             if ender.kind == "logout":
                 what = f"a logged-out id answers again (logout #{ender.seq})"
-                found.append(Anomaly(later.browser, later.seq, what, late_create(ender.sent_id)))
+                found.append(Anomaly(later.browser, later.seq, what))
             elif later.data:
                 found.append(Anomaly(later.browser, later.seq, f"an id replaced at login #{ender.seq} carries data"))
     for ender, replay in history.replays:
@@ -301,7 +291,7 @@ def _check_ended_ids(history: History) -> list[Anomaly]:
             found.append(Anomaly(ender.browser, ender.seq, f"replaying its cookie answered {replay.status}"))
         elif replay.data or (replay.reply_id is not None and replay.reply_id == ender.sent_id):
             what = f"its ended cookie, replayed, still has a session: {replay.data}"
-            found.append(Anomaly(ender.browser, ender.seq, what, late_create(ender.sent_id)))
+            found.append(Anomaly(ender.browser, ender.seq, what))
     return found
 
 
@@ -347,7 +337,7 @@ def figures(history: History, anomalies: list[Anomaly], fault_counts: dict[str, 
         "anomalies_unexplained": sum(1 for anomaly in anomalies if not anomaly.known),
         "anomalies_of_known_defects": {
             name: sum(1 for anomaly in anomalies if anomaly.known == text)
-            for name, text in (("late_create_after_logout", LATE_CREATE_RESURRECTS),)
+            for name, text in ()
         },
         "anomaly_examples": [
             str(anomaly) for anomaly in sorted(anomalies, key=lambda anomaly: anomaly.known is not None)[:10]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -15,7 +14,6 @@ from tornado_dynasession import ClientOptions, DynamoDBStore
 from ..apps import serve_sanic_app
 from ..process_app import OPERATIONS, SECRET, Operate, answer
 from ..support import Browser, DynamoProxy
-from .model import LATE_CREATE_RESURRECTS
 
 SLOW_SECONDS = 2.0
 
@@ -128,7 +126,6 @@ async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replac
     assert after["data"] == {"a": "1", "b": "2", "user": "alice", "c": "3"}
 
 
-@pytest.mark.xfail(strict=True, reason=LATE_CREATE_RESURRECTS)
 async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
     proxy: DynamoProxy, dynamodb_table: str
 ) -> None:

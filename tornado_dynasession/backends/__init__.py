@@ -102,9 +102,14 @@ class AttributeNames:
     version: str = "Version"
     max_age: str = "MaxAge"
     superseded: str = "Superseded"
+    logged_out: str = "LoggedOut"
     user: str = "UserID"
     user_ref: str = "UserRef"
     label: str = "Label"
+
+
+MAX_BACKOFF_SECONDS = 20
+"""The longest pause between two attempts of a call, in seconds (botocore's standard retry mode caps it there)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +144,11 @@ class ClientOptions:
                 raise ValueError(f"{name} must be a positive number of seconds, got {seconds!r}")
         if not isinstance(self.max_pool_connections, int) or self.max_pool_connections < 1:
             raise ValueError(f"max_pool_connections must be at least 1, got {self.max_pool_connections!r}")
+
+    @property
+    def longest_call_seconds(self) -> float:
+        """The longest a call may take with its retries, in seconds: every attempt waiting its full connect and
+        read timeouts, with the longest backoff between attempts (botocore's standard retry mode caps it at
+        ``MAX_BACKOFF_SECONDS``)."""
+        attempts = self.max_attempts
+        return attempts * (self.connect_timeout + self.read_timeout) + (attempts - 1) * MAX_BACKOFF_SECONDS

@@ -393,7 +393,8 @@ class SessionPolicy:
 
     async def _end_old_id(self, old_id: str, superseded_until: int | None) -> None:
         if superseded_until is None:
-            await self.store.destroy(old_id)
+            # A logout leaves a tombstone: a late duplicate of the write that created the session cannot bring it back.
+            await self.store.log_out(old_id)
         else:
             until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
             await self._supersede(old_id, until)

@@ -174,7 +174,11 @@ class Session(dict[str, Any]):
         self._modified = True
 
     def invalidate(self) -> None:
-        """Destroy the stored session and clear the cookie, at the end of the request. Call it at logout.
+        """End the stored session and clear the cookie, at the end of the request. Call it at logout.
+
+        The stored session is replaced by a short-lived tombstone (:meth:`DynamoDBStore.log_out`), which reads as
+        no session: nothing, not even a late retry of the write that created it, can bring it back. With a shared
+        ``layout`` the item is deleted instead.
 
         The mapping is emptied and the session becomes new: data set afterwards starts a fresh session with a new
         id (for a "you are logged out" message, say).
