@@ -165,11 +165,17 @@ class WireBackend:
             "TableName": self._table,
             "Item": {name: to_wire(value) for name, value in item.items()},
         }
+        return await self._write("PutItem", payload, condition)
+
+    async def _write(self, operation: str, payload: dict[str, Any], condition: Condition | None) -> bool | None:
+        """Send a write with ``condition`` written into it: True, False when the condition failed, or None when it
+        failed on a retried attempt (an earlier attempt may have landed and lost its answer, so the caller must
+        look)."""
         if condition is not None:
             values = self._conditions.apply(condition, payload)
             if values:
                 payload["ExpressionAttributeValues"] = values
-        answer = await self._call("PutItem", payload, conditional=True)
+        answer = await self._call(operation, payload, conditional=True)
         if isinstance(answer, ServiceError):
             return None if answer.attempts > 1 else False
         return True
@@ -192,17 +198,7 @@ class WireBackend:
     async def delete(self, key: str, condition: Condition | None = None) -> bool | None:
         """One DeleteItem, conditional when ``condition`` is given (deleting a missing item is not an error); None
         when a retried attempt failed its condition."""
-        payload = self._key(key)
-        if condition is None:
-            await self._call("DeleteItem", payload)
-            return True
-        values = self._conditions.apply(condition, payload)
-        if values:
-            payload["ExpressionAttributeValues"] = values
-        answer = await self._call("DeleteItem", payload, conditional=True)
-        if isinstance(answer, ServiceError):
-            return None if answer.attempts > 1 else False
-        return True
+        return await self._write("DeleteItem", self._key(key), condition)
 
     async def remove(self, key: str, *, user_key: str | None) -> Item | None:
         """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""
