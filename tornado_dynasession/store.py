@@ -366,17 +366,15 @@ class DynamoDBStore:
 
     @traced("discard", lambda deleted: "deleted" if deleted else "condition_failed")
     async def discard(self, sid: str, *, version: int) -> bool:
-        """End a session a request emptied, in one write conditional on the session being live at ``version``: a
-        logout tombstone (see :meth:`log_out`; a DeleteItem with a ``layout``). False when another request wrote or
-        ended it meanwhile (nothing is written)."""
+        """End a session a request emptied: a logout tombstone (:meth:`log_out`; a DeleteItem with a ``layout``), on
+        condition that it is live at ``version``. False when another request wrote or ended it meanwhile."""
         backend = await self._ready()
         key = self.key_for(sid)
         condition = Condition(live_after=time.time(), version=version)
         if self.layout is not None:
             done = await backend.delete(key, condition)
         else:
-            until = math.ceil(time.time() + self.logout_tombstone_seconds)
-            done = await backend.put(self.items.tombstone(sid, until, logged_out=True), condition)
+            done = await backend.put(self._logout_tombstone(sid), condition)
         if done is None:  # a retry failed its condition: the first attempt may have landed
             item = await backend.get(key, consistent_read=True)
             done = item is None or self.names.session not in item
@@ -396,9 +394,11 @@ class DynamoDBStore:
         if self.layout is not None:
             await self.destroy(sid)
             return False
-        until = math.ceil(time.time() + self.logout_tombstone_seconds)
-        await (await self._ready()).put(self.items.tombstone(sid, until, logged_out=True), None)
+        await (await self._ready()).put(self._logout_tombstone(sid), None)
         return True
+
+    def _logout_tombstone(self, sid: str) -> Item:
+        return self.items.tombstone(sid, math.ceil(time.time() + self.logout_tombstone_seconds), logged_out=True)
 
     @property
     def logout_tombstone_seconds(self) -> int:
