@@ -308,6 +308,14 @@ async def test_a_logout_tombstone_is_ok(dynamodb_endpoint: str, dynamodb_table: 
     assert (items.status, items.detail) == ("ok", "1 item sampled (one Scan, Limit 25): 1 ok, in the session layout")
 
 
+async def test_an_emptied_sessions_tombstone_is_ok(dynamodb_endpoint: str, dynamodb_table: str) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        await store.set("emptied-id", {"cart": "book"})
+        assert await store.discard("emptied-id", version=0)
+    items = check(await diagnose(dynamodb_table, endpoint_url=dynamodb_endpoint), "items")
+    assert (items.status, items.detail) == ("ok", "1 item sampled (one Scan, Limit 25): 1 ok, in the session layout")
+
+
 async def test_the_sample_never_shows_session_data_or_whole_keys(dynamodb_endpoint: str, dynamodb_table: str) -> None:
     await put_items(
         dynamodb_endpoint,

@@ -134,7 +134,7 @@ async def test_log_out_on_a_shared_layout_deletes_the_item_which_express_would_r
     table = await express_table(dynamodb_endpoint, "id")
     async with DynamoDBStore(table, endpoint_url=dynamodb_endpoint, layout="connect-dynamodb") as store:
         await store.set(EXPRESS_ID, {"user": "alice"})
-        assert await store.log_out(EXPRESS_ID) is False
+        assert await store.log_out(EXPRESS_ID) is True
     item = await raw_item(dynamodb_endpoint, table, {"id": {"S": f"sess:{EXPRESS_ID}"}})
     await delete_table(table, endpoint_url=dynamodb_endpoint)
     assert item == {}

@@ -364,6 +364,11 @@ def _is_logout_tombstone(item: dict[str, Any] | None) -> bool:
     return item is not None and set(item) == {"SessionID", "Expires", "LoggedOut"}
 
 
+def _is_emptied_mark(item: dict[str, Any] | None) -> bool:
+    """An item a request that emptied the session left: an expiry, the emptied mark and the version, no data."""
+    return item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version"}
+
+
 # -- lifetimes ------------------------------------------------------------------------------------------------------
 
 
@@ -564,7 +569,7 @@ async def test_clearing_a_stored_session_destroys_it_and_clears_the_cookie(
     assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
     cookie = reply.cookie()
     assert cookie is not None and cookie["value"] in ("", '""')
-    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
+    assert _is_emptied_mark(await _raw_item(counted_store, sid))
 
 
 async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
@@ -575,7 +580,7 @@ async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
     reply = await browser.get("/delete?key=count")
     assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
     assert reply.cookie() is not None and "session" not in browser.cookies
-    assert _is_logout_tombstone(await _raw_item(counted_store, sid))
+    assert _is_emptied_mark(await _raw_item(counted_store, sid))
 
 
 async def test_a_new_visitor_whose_session_ends_up_empty_gets_no_item_and_no_cookie(

@@ -34,7 +34,7 @@ from tornado_dynasession import (
     TableNotFoundError,
 )
 from tornado_dynasession.backends import AttributeNames, ClientOptions
-from tornado_dynasession.records import MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence
+from tornado_dynasession.records import MAX_ITEM_BYTES, MAX_LIFETIME_SECONDS, Absence, Emptied
 from tornado_dynasession.store import BACKEND_NAMES
 from tornado_dynasession.tables import create_table, delete_table
 
@@ -1186,3 +1186,58 @@ async def test_touch_of_an_item_with_a_live_expires_but_no_session_returns_false
     await raw.put(corrupt)
     assert await store.touch(SID, max_age=3600) is False
     assert await raw.get(hashed(SID)) == corrupt
+
+
+# -- tombstones written on the version read ------------------------------------------------------------------------
+
+
+async def test_an_emptied_session_reads_as_none_but_a_write_on_its_version_goes_onto_it(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    first = await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    assert first is not None and first.version == 1
+    assert await store.discard(SID, version=1) is True
+    item = await raw.get(hashed(SID))
+    assert item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version"}
+    emptied = await store.lookup(SID)
+    assert isinstance(emptied, Emptied) and emptied.version == 2
+    assert await store.load(SID) is None and await store.get(SID) is None
+    refreshed = await store.lookup(SID, refresh_to=int(time.time()) + 3600)
+    assert refreshed == emptied or refreshed is Absence.MISSING  # dynalite returns no item on a failed condition
+    assert await store.touch(SID, max_age=3600) is False
+    assert await raw.get(hashed(SID)) == item
+    # A create retried late fails on it, as on a logout's tombstone.
+    with pytest.raises(SessionConflictError):
+        await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    # A write that read the version before the emptying fails; one on the emptied version lands, once.
+    assert await store.save(SID, {"b": 2}, expires_at=int(time.time()) + 600, previous=first) is None
+    written = await store.save(SID, {"b": 2}, expires_at=int(time.time()) + 600, previous=emptied)
+    assert written is not None and written.version == 3
+    assert await store.save(SID, {"c": 3}, expires_at=int(time.time()) + 600, previous=emptied) is None
+    loaded = await store.load(SID)
+    assert loaded is not None and (loaded.data, loaded.version) == ({"b": 2}, 3)
+
+
+async def test_log_out_and_supersede_on_a_version_read_before_another_write_change_nothing(
+    store: DynamoDBStore, raw: Raw
+) -> None:
+    read = await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    assert read is not None
+    newer = await store.save(SID, {"a": 2}, expires_at=int(time.time()) + 600, previous=read)
+    assert newer is not None
+    before = await raw.get(hashed(SID))
+    assert await store.log_out(SID, previous=read) is False
+    assert await store.supersede(SID, until=int(time.time()) + 60, previous=read) is False
+    assert await raw.get(hashed(SID)) == before
+    assert await store.log_out(SID, previous=newer) is True
+    assert await store.lookup(SID) is Absence.LOGGED_OUT
+
+
+async def test_log_out_ends_an_emptied_session_for_good(store: DynamoDBStore) -> None:
+    await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    assert await store.discard(SID, version=1) is True
+    emptied = await store.lookup(SID)
+    assert isinstance(emptied, Emptied)
+    assert await store.log_out(SID, previous=emptied) is True
+    assert await store.lookup(SID) is Absence.LOGGED_OUT
+    assert await store.save(SID, {"b": 2}, expires_at=int(time.time()) + 600, previous=emptied) is None

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     )
     from .mixin import SessionMixin
     from .policy import CookieClaims, CookieOptions, Session, SessionPolicy, new_session_id
-    from .records import Absence, SessionInfo, SessionRecord
+    from .records import Absence, Emptied, SessionInfo, SessionRecord
     from .store import DynamoDBStore
     from .telemetry import Telemetry
     from .tools.tables import TableSetup, create_table
@@ -42,7 +42,7 @@ _HOMES = {
     ),
     ".mixin": ("SessionMixin",),
     ".policy": ("CookieClaims", "CookieOptions", "Session", "SessionPolicy", "new_session_id"),
-    ".records": ("Absence", "SessionInfo", "SessionRecord"),
+    ".records": ("Absence", "Emptied", "SessionInfo", "SessionRecord"),
     ".store": ("DynamoDBStore",),
     ".tools.tables": ("TableSetup", "create_table"),
     ".telemetry": ("Telemetry",),
@@ -60,6 +60,7 @@ __all__ = [
     "CookieClaims",
     "CookieOptions",
     "DynamoDBStore",
+    "Emptied",
     "EncryptedCodec",
     "JsonCodec",
     "KeyBoundCodec",

@@ -4,9 +4,11 @@ for ``doctor``, which samples a table with them.
 
 An item is read as a session when its ``Expires`` is a number of epoch seconds (fractional ones, as the Node
 connect-dynamodb store writes, count by their whole second) no more than ten years ahead, and its ``Session`` is a
-string or binary value. A *tombstone* (``Expires`` and ``Superseded`` or ``LoggedOut``, no ``Session``) marks an id
-given up at login, or a session ended by a logout: it keeps a late duplicate of the write that created the session
-from landing (that write requires the id to be absent), and reads as no session.
+string or binary value. A *tombstone* (``Expires`` and ``Superseded``, ``LoggedOut`` or ``Emptied``, no ``Session``)
+marks an id given up at login, a session ended by a logout, or one a request emptied: it keeps a late duplicate of
+the write that created the session from landing (that write requires the id to be absent), and reads as no session.
+An emptied session's tombstone also keeps its ``Version``, so that a request that changed the session meanwhile can
+write its changes onto it.
 Whether a well-formed item is live is a matter of time: ``Expires`` after now.
 """
 
@@ -27,6 +29,7 @@ from .records import (
     MAX_ITEM_BYTES,
     MAX_LIFETIME_SECONDS,
     Absence,
+    Emptied,
     SessionInfo,
     SessionRecord,
     check_label,
@@ -94,8 +97,9 @@ def expires_fault(stored: object, now: float) -> ItemFault | None:
 
 
 def is_tombstone(item: Mapping[str, object], names: AttributeNames) -> bool:
-    """Whether the item is a tombstone: ``Superseded`` (a login) or ``LoggedOut`` (a logout), and no ``Session``."""
-    return (names.superseded in item or names.logged_out in item) and names.session not in item
+    """Whether the item is a tombstone: ``Superseded`` (a login), ``LoggedOut`` (a logout) or ``Emptied`` (a
+    request deleted the session's last key), and no ``Session``."""
+    return (names.superseded in item or names.logged_out in item or names.emptied in item) and names.session not in item
 
 
 def session_fault(item: Mapping[str, object], names: AttributeNames) -> ItemFault | None:
@@ -233,13 +237,18 @@ class ItemMapper:
             names.logged_out if logged_out else names.superseded: until,
         }
 
+    def emptied(self, sid: str, until: int, version: int) -> Item:
+        """The item that marks ``sid`` as emptied by a request, at ``version``, until ``until`` (epoch seconds)."""
+        names = self.names
+        return {names.hash_key: self.key_for(sid), names.expires: until, names.emptied: until, names.version: version}
+
     def _encode(self, key: str, data: Mapping[str, Any]) -> str | bytes:
         bound = self._bound
         return self.codec.encode(data) if bound is None else bound.encode_for(key, data)
 
     # -- from an item ----------------------------------------------------------------------------------------
 
-    def to_record(self, item: Item, now: float) -> SessionRecord | Absence:
+    def to_record(self, item: Item, now: float) -> SessionRecord | Absence | Emptied:
         """The live session an item holds, or why it holds none; :class:`CorruptItem` for an item that can never
         be served (wrong attribute types, a session or user reference that does not decode)."""
         names = self.names
@@ -251,7 +260,14 @@ class ItemMapper:
         if stored_expiry <= now:
             return Absence.EXPIRED
         if is_tombstone(item, names):
-            return Absence.SUPERSEDED if names.superseded in item else Absence.LOGGED_OUT
+            if names.superseded in item:
+                return Absence.SUPERSEDED
+            if names.logged_out in item:
+                return Absence.LOGGED_OUT
+            version = item.get(names.version)
+            if type(version) is not int:
+                raise CorruptItem(f"an emptied session's {names.version} is not an integer number")
+            return Emptied(version, math.floor(stored_expiry))
         fault = session_fault(item, names)
         if fault is not None:
             raise CorruptItem(f"an item {fault.describe(names)}")

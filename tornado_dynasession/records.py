@@ -16,6 +16,7 @@ __all__ = [
     "MAX_LIFETIME_SECONDS",
     "MAX_USER_ID_BYTES",
     "Absence",
+    "Emptied",
     "SessionInfo",
     "SessionRecord",
     "check_expires_at",
@@ -148,9 +149,28 @@ class Absence(enum.Enum):
     condition (dynalite)."""
 
 
-def read_outcome(found: SessionRecord | Absence | dict[str, Any] | bool | None) -> str:
-    """How a read ended, for telemetry: ``hit``, ``miss`` (nothing stored, or not live), or the :class:`Absence`
-    (``expired``, ``corrupt``, ``superseded``, ``logged_out``) when the read knows it."""
+@dataclass(frozen=True, slots=True)
+class Emptied:
+    """What :meth:`DynamoDBStore.lookup` finds where a request emptied the session a short while ago
+    (:meth:`DynamoDBStore.discard`): no session to load, and a load treats it as missing. A request that changed
+    the session meanwhile writes its changes onto it instead (:meth:`DynamoDBStore.save` with ``previous`` this),
+    as it would onto any newer version, so that a key another tab added is not lost to the emptying.
+
+    Not an :class:`Absence`: a write needs the version the emptying left.
+
+    :param version: the version the emptying left, which such a write must find.
+    :param expires_at: when the marker expires (epoch seconds); a session emptied longer ago reads as missing.
+    """
+
+    version: int
+    expires_at: int
+
+
+def read_outcome(found: SessionRecord | Absence | Emptied | dict[str, Any] | bool | None) -> str:
+    """How a read ended, for telemetry: ``hit``, ``miss`` (nothing stored, or not live), ``emptied``, or the
+    :class:`Absence` (``expired``, ``corrupt``, ``superseded``, ``logged_out``) when the read knows it."""
+    if isinstance(found, Emptied):
+        return "emptied"
     if isinstance(found, Absence):
         return "miss" if found is Absence.MISSING else found.value
     return "miss" if found is None or found is False else "hit"

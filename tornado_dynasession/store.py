@@ -32,6 +32,7 @@ from .records import (
     DEFAULT_MAX_AGE_SECONDS,
     MAX_LIFETIME_SECONDS,
     Absence,
+    Emptied,
     SessionInfo,
     SessionRecord,
     check_expires_at,
@@ -214,8 +215,9 @@ class DynamoDBStore:
     # -- reads: one primitive, lookup; the others say what they return ----------------------------------------
 
     @traced("lookup", read_outcome)
-    async def lookup(self, sid: str, *, refresh_to: int | None = None) -> SessionRecord | Absence:
-        """The live session, or why there is none (an :class:`Absence`), in one call.
+    async def lookup(self, sid: str, *, refresh_to: int | None = None) -> SessionRecord | Absence | Emptied:
+        """The live session, or why there is none (an :class:`Absence`, or :class:`Emptied` for a session a request
+        emptied a short while ago), in one call.
 
         Without ``refresh_to``, one GetItem. With it, one conditional UpdateItem that moves ``Expires`` of a live
         session to ``refresh_to`` (epoch seconds) on the way, and never creates, resurrects or extends a missing,
@@ -276,7 +278,7 @@ class DynamoDBStore:
         """:meth:`refresh`, answering only whether a live session's ``Expires`` moved."""
         return await self.refresh(sid, max_age, expires_at=expires_at) is not None
 
-    def _record(self, item: Item, sid: str, now: float) -> SessionRecord | Absence:
+    def _record(self, item: Item, sid: str, now: float) -> SessionRecord | Absence | Emptied:
         try:
             return self.items.to_record(item, now)
         except CorruptItem as exc:
@@ -311,21 +313,22 @@ class DynamoDBStore:
         expires_at: int,
         created_at: int | None = None,
         max_age: int | None = None,
-        previous: SessionRecord | None = None,
+        previous: SessionRecord | Emptied | None = None,
         user_id: str | None = None,
         label: str | None = None,
     ) -> SessionRecord | None:
         """One conditional PutItem: the write the session policy makes for a new or modified session.
 
-        With ``previous`` None the id must be new (a taken id raises :class:`SessionConflictError`); otherwise the
-        stored session must still be live and at ``previous.version``, and gets the next version. Returns the new
+        With ``previous`` None the id must be new (a taken id raises :class:`SessionConflictError`); with a
+        :class:`SessionRecord` the stored session must still be live and at ``previous.version``; with
+        :class:`Emptied` it must still be that emptied session. The session gets the next version. Returns the new
         record, or None when the condition failed (another request wrote or ended the session; nothing is written).
         ``created_at``, ``max_age``, ``user_id`` and ``label`` are stored when given (a user needs ``user_index``).
         """
         if user_id is not None:
             self.require_user_index("session.user_id")
         label = label if user_id else None
-        express_cookie = None if previous is None else previous.express_cookie
+        express_cookie = previous.express_cookie if isinstance(previous, SessionRecord) else None
         version = 1 if previous is None else (previous.version or 0) + 1
         item = self.items.to_item(
             sid,
@@ -338,17 +341,23 @@ class DynamoDBStore:
             label=label,
             express_cookie=express_cookie,
         )
-        if previous is None:
-            condition = Condition(absent=True)
-        else:
-            condition = Condition(live_after=time.time(), version=previous.version or 0)
-        if not await self._put(item, condition):
+        if not await self._put(item, self._unchanged_since(previous)):
             if previous is None:
                 raise SessionConflictError(
                     f"session id {self.fingerprint(sid)} is already taken; nothing was written. Use a new id."
                 )
             return None
         return SessionRecord(dict(data), expires_at, created_at, version, max_age, user_id, label, express_cookie)
+
+    @staticmethod
+    def _unchanged_since(previous: SessionRecord | Emptied | None) -> Condition:
+        """The condition of a write that must find the id as ``previous`` left it: absent, the live session at
+        its version, or the emptied session at its version."""
+        if previous is None:
+            return Condition(absent=True)
+        if isinstance(previous, Emptied):
+            return Condition(version=previous.version)
+        return Condition(live_after=time.time(), version=previous.version or 0)
 
     async def _put(self, item: Item, condition: Condition) -> bool:
         """One conditional PutItem; whether it landed. When a *retried* write failed its condition, its first
@@ -366,36 +375,43 @@ class DynamoDBStore:
 
     @traced("discard", lambda deleted: "deleted" if deleted else "condition_failed")
     async def discard(self, sid: str, *, version: int) -> bool:
-        """End a session a request emptied: a logout tombstone (:meth:`log_out`; a DeleteItem with a ``layout``), on
-        condition that it is live at ``version``. False when another request wrote or ended it meanwhile."""
-        backend = await self._ready()
-        key = self.key_for(sid)
-        condition = Condition(live_after=time.time(), version=version)
-        if self.layout is not None:
-            done = await backend.delete(key, condition)
-        else:
-            done = await backend.put(self._logout_tombstone(sid), condition)
-        if done is None:  # a retry failed its condition: the first attempt may have landed
-            item = await backend.get(key, consistent_read=True)
-            done = item is None or self.names.session not in item
-        return done
+        """End a session a request emptied, on condition that it is live at ``version``: one PutItem of a marker
+        that reads as no session (:class:`Emptied`) but that a request which changed the session meanwhile writes
+        its changes onto (a DeleteItem with a ``layout``). False when another request wrote or ended it meanwhile.
+        """
+        until = math.ceil(time.time() + self.logout_tombstone_seconds)
+        return await self._end(
+            sid, self.items.emptied(sid, until, version + 1), Condition(live_after=time.time(), version=version)
+        )
 
-    @traced("log_out", lambda written: "written" if written else "deleted")
-    async def log_out(self, sid: str) -> bool:
-        """End the session ``sid`` for good: one unconditional PutItem that replaces whatever the id holds by a
-        tombstone expiring after :attr:`logout_tombstone_seconds`. True when the tombstone was written.
+    @traced("log_out", lambda ended: "written" if ended else "condition_failed")
+    async def log_out(self, sid: str, *, previous: SessionRecord | Emptied | None = None) -> bool:
+        """End the session ``sid`` for good: one PutItem that replaces it by a tombstone expiring after
+        :attr:`logout_tombstone_seconds`. With ``previous`` (the session as the caller read it), only if the id
+        still holds that version: a logout that lost its answer and lands late never ends the writes that came
+        after it. True when the session was ended; False when ``previous`` did not match (nothing is written).
 
         The session policy calls it at logout (:meth:`Session.invalidate`). Like a DeleteItem, the id stops loading
         at once and reads as no session (:attr:`Absence.LOGGED_OUT`); unlike one, a late duplicate of the write
         that created the session (a retried PutItem whose first attempt was still under way in the network)
         finds the id taken and fails, so the logged-out session never comes back. With a ``layout``, the id is
-        deleted instead and False is returned: the Node stores would read a tombstone as a session.
+        deleted instead: the Node stores would read a tombstone as a session.
         """
+        condition = None if previous is None else self._unchanged_since(previous)
+        return await self._end(sid, self._logout_tombstone(sid), condition)
+
+    async def _end(self, sid: str, tombstone: Item, condition: Condition | None) -> bool:
+        """Replace the session by ``tombstone`` (delete it, with a ``layout``), if ``condition`` holds."""
+        backend = await self._ready()
+        key = self.key_for(sid)
         if self.layout is not None:
-            await self.destroy(sid)
-            return False
-        await (await self._ready()).put(self._logout_tombstone(sid), None)
-        return True
+            done = await backend.delete(key, condition)
+        else:
+            done = await backend.put(tombstone, condition)
+        if done is None:  # a retry failed its condition: the first attempt may have landed
+            item = await backend.get(key, consistent_read=True)
+            done = item == tombstone if self.layout is None else item is None
+        return done
 
     def _logout_tombstone(self, sid: str) -> Item:
         return self.items.tombstone(sid, math.ceil(time.time() + self.logout_tombstone_seconds), logged_out=True)
@@ -408,18 +424,18 @@ class DynamoDBStore:
         return math.ceil(2 * self.options.longest_call_seconds)
 
     @traced("supersede", lambda written: "written" if written else "miss")
-    async def supersede(self, sid: str, *, until: int) -> bool:
+    async def supersede(self, sid: str, *, until: int, previous: SessionRecord | Emptied | None = None) -> bool:
         """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``
-        (epoch seconds; the old session's own expiry); False when ``sid`` was not live (nothing is written then).
+        (epoch seconds; the old session's own expiry); with ``previous`` (the session as the caller read it), only
+        if the id still holds that version. False when ``sid`` was not live, or not at that version (nothing is
+        written then).
 
         The session policy calls it for the old id after a login. Like a DeleteItem, the old id stops loading at
         once; unlike one, a request that still carries the old cookie can tell a login from a logout. With a
         ``layout``, the old id is deleted instead: the Node stores would fail on a tombstone.
         """
-        if self.layout is not None:
-            await self.destroy(sid)
-            return True
-        return await self._put(self.items.tombstone(sid, until), Condition(live_after=time.time()))
+        condition = Condition(live_after=time.time()) if previous is None else self._unchanged_since(previous)
+        return await self._end(sid, self.items.tombstone(sid, until), condition)
 
     # -- a user's sessions (users.py) ------------------------------------------------------------------------
 
@@ -446,5 +462,5 @@ class DynamoDBStore:
         return await self.users.revoke_user(await self._ready(), user_id, keep)
 
 
-def _live(found: SessionRecord | Absence) -> SessionRecord | None:
+def _live(found: SessionRecord | Absence | Emptied) -> SessionRecord | None:
     return found if isinstance(found, SessionRecord) else None

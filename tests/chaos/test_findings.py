@@ -146,3 +146,84 @@ async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
         finally:
             await served.close()
     assert replayed["data"] == {} and replayed["new"] is True
+
+
+async def test_a_key_added_while_another_request_emptied_the_session_is_kept(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            # Loads {a}, and adds b only after the other request below has emptied the session and been answered.
+            adding = asyncio.ensure_future(browser.get(f"/slow-set?key=b&value=2&seconds={SLOW_SECONDS}"))
+            await asyncio.sleep(SLOW_SECONDS / 4)
+            emptied = await browser.get("/delete?key=a")
+            assert emptied.status == 200 and json.loads(emptied.body)["data"] == {}
+            assert (await adding).status == 200
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await served.close()
+    # The emptying request deleted a, the other added b: both changes hold, in the session the browser still has.
+    assert after["data"] == {"b": "2"}
+
+
+async def test_a_logout_answered_503_that_lands_late_never_ends_changes_acknowledged_after_it(
+    proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
+    ) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            proxy.reset()
+            # The logout's tombstone: the first attempt is held in the network past the read timeout and reaches
+            # the server three seconds later; the retry gets a 500. The logout is answered 503.
+            proxy.fault = lambda operation, attempt: (
+                None
+                if operation != "PutItem" or attempt > 2
+                else ("delay", 3.0)
+                if attempt == 1
+                else ("status", 500, "InternalServerError")
+            )
+            assert (await browser.get("/logout")).status == 503
+            # The browser still holds its session, and changes it; the change is acknowledged.
+            assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
+            await asyncio.sleep(3.5)  # the held attempt has reached the server
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await served.close()
+    assert after["data"] == {"a": "1", "b": "2"}
+
+
+async def test_a_login_answered_503_whose_tombstone_lands_late_never_ends_changes_acknowledged_after_it(
+    proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(
+        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
+    ) as store:
+        served = Served(store)
+        browser = served.browser
+        try:
+            assert (await browser.get("/set?key=a&value=1")).status == 200
+            proxy.reset()
+            # The login stores its new session; the old id's tombstone is held in the network past the read timeout
+            # and reaches the server three seconds later, and its retry gets a 500. The login is answered 503.
+            proxy.fault = lambda operation, attempt: (
+                None
+                if operation != "PutItem" or attempt not in (2, 3)
+                else ("delay", 3.0)
+                if attempt == 2
+                else ("status", 500, "InternalServerError")
+            )
+            assert (await browser.get("/login?user=alice")).status == 503
+            # The browser still holds its session, and changes it; the change is acknowledged.
+            assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
+            await asyncio.sleep(3.5)  # the held attempt has reached the server
+            after = json.loads((await browser.get("/read")).body)
+        finally:
+            await served.close()
+    assert after["data"] == {"a": "1", "b": "2"}

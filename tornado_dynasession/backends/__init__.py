@@ -103,6 +103,7 @@ class AttributeNames:
     max_age: str = "MaxAge"
     superseded: str = "Superseded"
     logged_out: str = "LoggedOut"
+    emptied: str = "Emptied"
     user: str = "UserID"
     user_ref: str = "UserRef"
     label: str = "Label"

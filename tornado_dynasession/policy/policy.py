@@ -19,7 +19,7 @@ from tornado.web import get_signature_key_version
 
 from .. import telemetry
 from ..errors import ConfigurationError, SessionConflictError, SessionStoreError, StoreUnavailableError
-from ..records import DEFAULT_MAX_AGE_SECONDS, MAX_LIFETIME_SECONDS, Absence, SessionRecord, check_max_age
+from ..records import DEFAULT_MAX_AGE_SECONDS, MAX_LIFETIME_SECONDS, Absence, Emptied, SessionRecord, check_max_age
 from ..store import DynamoDBStore
 from .cookies import (
     CookieClaims,
@@ -283,7 +283,9 @@ class SessionPolicy:
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
         cookie_due = session._cookie_due_with_write()
         session_id = session._ensure_id()
-        saved = await self._write(session, session_id, now)
+        saved, onto_emptied = await self._write(session, session_id, now)
+        # Onto a session another request emptied meanwhile: that request's answer cleared the cookie.
+        cookie_due = cookie_due or onto_emptied
         # Whoever ended the session meanwhile set the cookie the browser keeps: leave it alone then.
         session._stored(saved)
         # The old record goes only once the new one is written: a failure in between loses nothing.
@@ -292,17 +294,20 @@ class SessionPolicy:
             return None
         return self._session_cookie(session_id, saved, now, https)
 
-    async def _write(self, session: Session, session_id: str, now: float) -> SessionRecord | None:
+    async def _write(self, session: Session, session_id: str, now: float) -> tuple[SessionRecord | None, bool]:
         """The conditional PutItem of the session; when another request wrote it meanwhile, this request's changed
         keys are merged onto the newer version and written again (a GetItem and a PutItem per round, on that path
-        only). None when the session ended meanwhile: it is never brought back."""
-        previous = session.record
+        only). None when the session ended meanwhile: it is never brought back. Also whether the write went onto
+        a session another request emptied meanwhile."""
+        previous: SessionRecord | Emptied | None = session.record
         data: Mapping[str, Any] = session
         # A shared layout stores the lifetime always: express-session renews a session by its cookie's maxAge.
         shared = self.store.layout is not None
         own_max_age = None if session.max_age == self.max_age and not shared else math.ceil(session.max_age)
         for _ in range(MERGE_ATTEMPTS):
-            created_at = previous.created_at if previous is not None and previous.created_at else int(now)
+            created_at = (
+                previous.created_at if isinstance(previous, SessionRecord) and previous.created_at else int(now)
+            )
             saved = await self.store.save(
                 session_id,
                 data,
@@ -317,14 +322,16 @@ class SessionPolicy:
                 break
             merged = await self._merge_onto_fresh(session, session_id)
             if merged is None:
-                return None
+                return None, False
             previous, data = merged
+            if isinstance(previous, Emptied) and not data and session.user_id is None:
+                return None, False  # this request's changes leave the emptied session empty: nothing to store
         else:
             raise self._too_many_writers(session_id)
         if data is not session:
             dict.clear(session)
             dict.update(session, data)
-        return saved
+        return saved, isinstance(previous, Emptied)
 
     async def _discard_emptied(self, session: Session) -> None:
         """The request deleted the session's last key: the stored session is deleted, conditional on the version it
@@ -342,7 +349,11 @@ class SessionPolicy:
             if merged is None:
                 session._stored(None)  # ended meanwhile: forgotten, and its cookie left alone
                 return
-            previous, data = merged
+            fresh, data = merged
+            if isinstance(fresh, Emptied):
+                session._discarded()  # emptied meanwhile by another request, as this one would have
+                return
+            previous = fresh
             session._reloaded(previous)
             dict.clear(session)
             dict.update(session, data)
@@ -350,14 +361,17 @@ class SessionPolicy:
                 return
         raise self._too_many_writers(session_id)
 
-    async def _merge_onto_fresh(self, session: Session, session_id: str) -> tuple[SessionRecord, dict[str, Any]] | None:
+    async def _merge_onto_fresh(
+        self, session: Session, session_id: str
+    ) -> tuple[SessionRecord | Emptied, dict[str, Any]] | None:
         """The stored version another request wrote meanwhile, and this request's changes merged onto it; None when
-        the session ended meanwhile."""
+        the session ended meanwhile. A session another request emptied counts as a version with no data."""
         fresh = await self.store.lookup(session_id)
-        if not isinstance(fresh, SessionRecord):
+        if not isinstance(fresh, (SessionRecord, Emptied)):
             return None
+        onto = fresh if isinstance(fresh, SessionRecord) else SessionRecord({}, fresh.expires_at, version=fresh.version)
         try:
-            data = session._merged_onto(fresh, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
+            data = session._merged_onto(onto, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
         except SessionConflictError:
             telemetry.note_conflict(self.store)
             raise
@@ -391,20 +405,32 @@ class SessionPolicy:
     async def _retire_old_ids(self, session: Session) -> None:
         await session._retire_old_ids(self._end_old_id)
 
-    async def _end_old_id(self, old_id: str, superseded_until: int | None) -> None:
-        if superseded_until is None:
-            # A logout leaves a tombstone: a late duplicate of the write that created the session cannot bring it back.
-            await self.store.log_out(old_id)
-        else:
-            until = min(superseded_until, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
-            await self._supersede(old_id, until)
+    async def _end_old_id(self, old_id: str, record: SessionRecord, at_login: bool) -> None:
+        """Replace an id this request gave up by its tombstone: a login's (the id stays recognisable, see
+        :data:`SUPERSEDED_GRACE_SECONDS`) or a logout's. Written on the version this request read, then on each
+        newer one another request wrote meanwhile: a tombstone answered 503 that lands late never ends the
+        changes acknowledged after it, and a write racing the login or logout never keeps the old id alive."""
+        current: SessionRecord | Emptied = record
+        for _ in range(MERGE_ATTEMPTS):
+            if at_login:
+                until = min(record.expires_at, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
+                ended = await self._supersede(old_id, until, current)
+            else:
+                ended = await self.store.log_out(old_id, previous=current)
+            if ended:
+                return
+            found = await self.store.lookup(old_id)
+            if not isinstance(found, (SessionRecord, Emptied)):
+                return  # ended meanwhile
+            current = found
+        raise self._too_many_writers(old_id)
 
-    async def _supersede(self, old_id: str, until: int) -> None:
+    async def _supersede(self, old_id: str, until: int, previous: SessionRecord | Emptied) -> bool:
         """The tombstone of the id a login replaced. When the store fails, the tombstone may still have landed (its
         answer lost, and its retry failed): the old id is then dead already, so the login carries on and sends the
         new cookie instead of answering 503 and leaving the browser a dead cookie."""
         try:
-            await self.store.supersede(old_id, until=until)
+            return await self.store.supersede(old_id, until=until, previous=previous)
         except StoreUnavailableError:
             try:
                 landed = await self.store.lookup(old_id) is Absence.SUPERSEDED
@@ -412,6 +438,7 @@ class SessionPolicy:
                 landed = False
             if not landed:
                 raise
+            return True
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""

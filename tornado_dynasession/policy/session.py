@@ -59,8 +59,8 @@ class Session(dict[str, Any]):
         self._whole = False  # the request replaced the whole session (clear(), or mark_modified() without a key)
         self._base = base  # with locking: the data as loaded, to tell a key changed by another request meanwhile
         self._max_age_changed = False
-        # Ids to end once this session is saved: (id, None) to destroy, (id, expires_at) to supersede.
-        self._retired: list[tuple[str, int | None]] = []
+        # Ids to end once this session is saved: (id, its record, True at a login / False at a logout).
+        self._retired: list[tuple[str, SessionRecord, bool]] = []
         self._stale_cookie = stale_cookie
         self._superseded = superseded
         # The load slid Expires and the cookie's lifetime needs renewing: re-send it, if the session is still live.
@@ -167,7 +167,7 @@ class Session(dict[str, Any]):
                 "sent. Call regenerate() before the first flush()."
             )
         if self._id is not None and self._record is not None:
-            self._retired.append((self._id, self._record.expires_at))
+            self._retired.append((self._id, self._record, True))
         self._id = new_session_id()
         self._record = None
         self._superseded = False  # a login on a superseded cookie stores its new session like any other
@@ -184,7 +184,7 @@ class Session(dict[str, Any]):
         id (for a "you are logged out" message, say).
         """
         if self._id is not None and self._record is not None:
-            self._retired.append((self._id, None))
+            self._retired.append((self._id, self._record, False))
         self._stale_cookie = self._stale_cookie or self._id is not None
         self._id = None
         self._record = None
@@ -303,9 +303,9 @@ class Session(dict[str, Any]):
         if record is None:
             self._id = None
 
-    async def _retire_old_ids(self, end: Callable[[str, int | None], Awaitable[None]]) -> None:
-        """End the ids this session gave up (``end(id, superseded_until)``), each forgotten once it is ended: a
-        failure leaves the rest for the next attempt."""
+    async def _retire_old_ids(self, end: Callable[[str, SessionRecord, bool], Awaitable[None]]) -> None:
+        """End the ids this session gave up (``end(id, record as read, at_login)``), each forgotten once it is
+        ended: a failure leaves the rest for the next attempt."""
         while self._retired:
             await end(*self._retired[0])
             self._retired.pop(0)

@@ -83,6 +83,7 @@ OUTCOMES = {
     "corrupt": "the item is not in the expected layout or does not decode (a warning is logged)",
     "superseded": "the id was given up for a new one at login",
     "logged_out": "the session was ended by a logout a short while ago (its tombstone is still there)",
+    "emptied": "a request emptied the session a short while ago (its marker is still there)",
     "written": "the item was written (for supersede and log_out: the tombstone)",
     "condition_failed": "save: another request wrote or ended the session since it was read; nothing written",
     "conflict": "save: the new id was taken, or the session policy answered 409 (SessionConflictError)",
