@@ -382,6 +382,15 @@ async def test_metrics_count_loads_and_saves_by_outcome_time_calls_in_seconds_an
     assert all(attributes["db.collection.name"] == traced.table for attributes, _ in durations)
 
 
+async def test_a_revoke_counts_the_write_units_of_the_larger_session_it_replaced(
+    otel: Otel, traced: DynamoDBStore
+) -> None:
+    await traced.set("big", {"blob": "x" * 2500})  # under 3 KB: the tombstone replacing it is billed 3 write units
+    otel.clear()
+    assert await traced.revoke(traced.key_for("big")) is True
+    assert count(otel.metrics()["tornado_dynasession.write_units"]) == 3
+
+
 # -- DynamoDB's billing rules -----------------------------------------------------------------------------------------
 
 

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tornado_dynasession import ConfigurationError, DynamoDBStore, SessionInfo, SessionPolicy, create_table
+from tornado_dynasession import (
+    Absence,
+    ConfigurationError,
+    DynamoDBStore,
+    SessionConflictError,
+    SessionInfo,
+    SessionPolicy,
+    create_table,
+)
 from tornado_dynasession.errors import SessionStoreError
 from tornado_dynasession.tables import delete_table
 
@@ -179,6 +187,21 @@ async def test_revoke_ends_one_session_by_its_handle(users: DynamoDBStore) -> No
     assert await users.load("alice-phone") is None
     assert await users.load("alice-laptop") is not None
     assert await users.revoke(users.key_for("alice-phone")) is False
+
+
+async def test_a_revoked_session_never_comes_back_from_a_late_create(users: DynamoDBStore) -> None:
+    # The PutItem that created a session, retried after a timeout, may have a first attempt that lands only after
+    # the revoke: like a logout, a revoke leaves a tombstone, on which that create fails its condition.
+    await sign_in(users, "alice-phone", "alice")
+    await sign_in(users, "alice-tablet", "alice")
+    assert await users.revoke(users.key_for("alice-phone"), user_id="alice") is True
+    assert await users.revoke_user("alice") == 1
+    for sid in ("alice-phone", "alice-tablet"):
+        assert await users.lookup(sid) is Absence.LOGGED_OUT
+        with pytest.raises(SessionConflictError):
+            await sign_in(users, sid, "alice")
+        assert await users.load(sid) is None
+    assert await users.list_sessions("alice") == []
 
 
 async def test_revoke_with_another_users_id_ends_nothing(users: DynamoDBStore) -> None:

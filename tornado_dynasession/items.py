@@ -230,12 +230,12 @@ class ItemMapper:
     def tombstone(self, sid: str, until: int, *, logged_out: bool = False) -> Item:
         """The item that marks ``sid`` as given up at login, or with ``logged_out`` as ended by a logout, until
         ``until`` (epoch seconds)."""
+        return self.tombstone_at(self.key_for(sid), until, logged_out=logged_out)
+
+    def tombstone_at(self, key: str, until: int, *, logged_out: bool) -> Item:
+        """:meth:`tombstone` by the stored hash key (a :class:`SessionInfo` key) rather than the session id."""
         names = self.names
-        return {
-            names.hash_key: self.key_for(sid),
-            names.expires: until,
-            names.logged_out if logged_out else names.superseded: until,
-        }
+        return {names.hash_key: key, names.expires: until, names.logged_out if logged_out else names.superseded: until}
 
     def emptied(self, sid: str, until: int, version: int) -> Item:
         """The item that marks ``sid`` as emptied by a request, at ``version``, until ``until`` (epoch seconds)."""

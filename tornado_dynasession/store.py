@@ -130,7 +130,12 @@ class DynamoDBStore:
         """The item mapper: sessions to items and back."""
         attempts = self.options.max_attempts + 2
         self.users = UserIndex(
-            table, user_index or None, self.items, consistent_read=consistent_read, batch_attempts=attempts
+            table,
+            user_index or None,
+            self.items,
+            consistent_read=consistent_read,
+            batch_attempts=attempts,
+            tombstone_seconds=None if self.layout is not None else self.logout_tombstone_seconds,
         )
         """The user index (:mod:`~tornado_dynasession.users`)."""
         self.telemetry: StoreTelemetry | None = telemetry_for(self, telemetry)
@@ -448,7 +453,8 @@ class DynamoDBStore:
 
     @traced("revoke", lambda ended: "revoked" if ended else "miss")
     async def revoke(self, key: str, *, user_id: str | None = None) -> bool:
-        """End one session by its handle (:attr:`SessionInfo.key`), with one DeleteItem; True when a live session
+        """End one session by its handle (:attr:`SessionInfo.key`) with one PutItem of a logout's tombstone (so that
+        a late, retried create cannot bring it back; a DeleteItem with a ``layout``); True when a live session
         ended. With ``user_id``, only a session of that user is ended: pass the signed-in user's id when the key
         comes from a request, so that nobody can end another user's session by its key."""
         return await self.users.revoke(await self._ready(), key, user_id)
@@ -458,7 +464,8 @@ class DynamoDBStore:
         """End every session of ``user_id`` except the session id ``keep`` ("sign out everywhere else"); how many
         live sessions it ended. Needs ``user_index``. A session created less than about a second before may not be
         in the (eventually consistent) index yet, and survive: a second call a moment later ends it. Like
-        :meth:`revoke`, it deletes, leaving no tombstone (unlike :meth:`log_out`)."""
+        :meth:`revoke` and :meth:`log_out`, it leaves a tombstone for each session it ends (with a ``layout``, it
+        deletes them)."""
         return await self.users.revoke_user(await self._ready(), user_id, keep)
 
 

@@ -8,6 +8,7 @@ expiry, creation time and label from the table.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
@@ -22,7 +23,7 @@ BATCH_GET_KEYS = 100
 """DynamoDB's limit of keys per BatchGetItem."""
 
 REVOKE_CONCURRENCY = 16
-"""How many conditional DeleteItems :meth:`UserIndex.revoke_user` keeps in flight."""
+"""How many conditional writes :meth:`UserIndex.revoke_user` keeps in flight."""
 
 
 class UserIndex:
@@ -34,16 +35,26 @@ class UserIndex:
     :param mapper: the table's item mapper (names, keys, liveness).
     :param consistent_read: read sessions' expiry strongly consistently.
     :param batch_attempts: how many times to ask again for the keys a throttled BatchGetItem left unprocessed.
+    :param tombstone_seconds: how long a revoked session's tombstone stays, in seconds (as a logout's); None to
+        delete revoked sessions instead (a table shared with the Node stores).
     """
 
     def __init__(
-        self, table: str, index: str | None, mapper: ItemMapper, *, consistent_read: bool, batch_attempts: int
+        self,
+        table: str,
+        index: str | None,
+        mapper: ItemMapper,
+        *,
+        consistent_read: bool,
+        batch_attempts: int,
+        tombstone_seconds: int | None,
     ) -> None:
         self.table = table
         self.index = index
         self.mapper = mapper
         self.consistent_read = consistent_read
         self.batch_attempts = batch_attempts
+        self.tombstone_seconds = tombstone_seconds
 
     def require(self, what: str) -> str:
         """The index name; a :class:`ConfigurationError` naming the option and the command when there is none."""
@@ -95,9 +106,10 @@ class UserIndex:
     async def revoke_user(self, backend: Backend, user_id: str, keep: str | None) -> int:
         """End every session of ``user_id`` but the session id ``keep``; how many live sessions ended.
 
-        One Query per page of the user index, then one conditional DeleteItem per session (16 at a time), each only
-        if the session still belongs to that user. On DynamoDB the index is eventually consistent: a session created
-        less than about a second before may survive; a second call a moment later ends it.
+        One Query per page of the user index, then one conditional PutItem of a tombstone per session (16 at a time;
+        a DeleteItem with a shared layout), each only if the session still belongs to that user. On DynamoDB the
+        index is eventually consistent: a session created less than about a second before may survive; a second
+        call a moment later ends it.
         """
         index = self.require("revoke_user()")
         user_key = self.mapper.user_key_for(user_id)
@@ -113,8 +125,13 @@ class UserIndex:
         return sum(await asyncio.gather(*(end(key) for key in keys)))
 
     async def _remove_live(self, backend: Backend, key: str, user_key: str | None, now: float) -> bool:
-        """One DeleteItem (of ``user_key``'s session only, when given); whether it ended a live session."""
-        return self.mapper.was_live(await backend.remove(key, user_key=user_key), now)
+        """One PutItem of a logout's tombstone, or a DeleteItem without one (of ``user_key``'s session only, when
+        given); whether it ended a live session. The tombstone, like a logout's, keeps a late, retried create of the
+        session from bringing it back."""
+        replacement = None
+        if self.tombstone_seconds is not None:
+            replacement = self.mapper.tombstone_at(key, math.ceil(now + self.tombstone_seconds), logged_out=True)
+        return self.mapper.was_live(await backend.remove(key, user_key=user_key, replacement=replacement), now)
 
     async def _keys(self, backend: Backend, index: str, user_key: str) -> list[str]:
         keys: list[str] = []

@@ -67,9 +67,10 @@ class Backend(Protocol):
         when ``condition`` failed, None when it failed on a retried attempt (an earlier attempt may have landed)."""
         ...
 
-    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
-        """One DeleteItem that returns the item as it was; with ``user_key``, only an item whose user attribute
-        equals it is deleted. None when nothing was deleted (no such item, or another user's)."""
+    async def remove(self, key: str, *, user_key: str | None, replacement: Item | None = None) -> Item | None:
+        """One DeleteItem that returns the item as it was, or with ``replacement`` (an item under ``key``) one
+        PutItem of it that does; with ``user_key``, only an item whose user attribute equals it is deleted or
+        replaced. None when nothing was (another user's item), or the old item was missing."""
         ...
 
     async def query_user(

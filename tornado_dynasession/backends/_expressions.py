@@ -109,9 +109,16 @@ class ConditionWriter:
         request["ExpressionAttributeValues"] = values
 
 
-def remove_request(table: str, names: AttributeNames, key: str, user_key: str | None) -> dict[str, Any]:
-    """A DeleteItem that returns the old item, conditional on its user attribute when ``user_key`` is given."""
-    request: dict[str, Any] = {"TableName": table, "Key": {names.hash_key: {"S": key}}, "ReturnValues": "ALL_OLD"}
+def remove_request(
+    table: str, names: AttributeNames, key: str, user_key: str | None, replacement: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A DeleteItem that returns the old item, or with ``replacement`` (an item in wire format, under ``key``) a
+    PutItem of it that does; conditional on the old item's user attribute when ``user_key`` is given."""
+    request: dict[str, Any] = {"TableName": table, "ReturnValues": "ALL_OLD"}
+    if replacement is None:
+        request["Key"] = {names.hash_key: {"S": key}}
+    else:
+        request["Item"] = replacement
     if user_key is not None:
         request["ConditionExpression"] = "#u = :u"
         request["ExpressionAttributeNames"] = {"#u": names.user}

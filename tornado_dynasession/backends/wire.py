@@ -200,10 +200,14 @@ class WireBackend:
         when a retried attempt failed its condition."""
         return await self._write("DeleteItem", self._key(key), condition)
 
-    async def remove(self, key: str, *, user_key: str | None) -> Item | None:
-        """One DeleteItem returning the old item; conditional on its user when ``user_key`` is given."""
+    async def remove(self, key: str, *, user_key: str | None, replacement: Item | None = None) -> Item | None:
+        """One DeleteItem returning the old item, or a PutItem of ``replacement``; conditional on its user when
+        ``user_key`` is given."""
+        to_wire = self._to_wire
+        wire_item = None if replacement is None else {name: to_wire(value) for name, value in replacement.items()}
+        operation = "DeleteItem" if replacement is None else "PutItem"
         answer = await self._call(
-            "DeleteItem", remove_request(self._table, self._names, key, user_key), conditional=True
+            operation, remove_request(self._table, self._names, key, user_key, wire_item), conditional=True
         )
         if isinstance(answer, ServiceError):
             return None

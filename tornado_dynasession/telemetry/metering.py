@@ -79,7 +79,9 @@ class MeteredTransport:
         if operation == "GetItem":
             call.read(_wire_bytes(answer.get("Item")), bool(payload.get("ConsistentRead")))
         elif operation == "PutItem":
-            call.write(_wire_bytes(payload.get("Item")))
+            # The larger of the new and the old item, when the old one is returned (a revoke's tombstone).
+            sizes = (_wire_bytes(payload.get("Item")), _wire_bytes(answer.get("Attributes")))
+            call.write(max((size for size in sizes if size is not None), default=None))
         elif operation in ("UpdateItem", "DeleteItem"):
             call.write(_wire_bytes(answer.get("Attributes")))
         elif operation == "Query":
