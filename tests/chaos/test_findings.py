@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import pytest
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
@@ -169,8 +170,16 @@ async def test_a_key_added_while_another_request_emptied_the_session_is_kept(
     assert after["data"] == {"b": "2"}
 
 
-async def test_a_logout_answered_503_that_lands_late_never_ends_changes_acknowledged_after_it(
-    proxy: DynamoProxy, dynamodb_table: str
+@pytest.mark.parametrize(
+    ("request_path", "tombstone_attempt"),
+    [
+        ("/logout", 1),  # the logout's only PutItem is its tombstone
+        ("/login?user=alice", 2),  # the login's first PutItem stores the new session, the second the old id's tombstone
+    ],
+    ids=["logout", "login"],
+)
+async def test_a_tombstone_answered_503_that_lands_late_never_ends_changes_acknowledged_after_it(
+    proxy: DynamoProxy, dynamodb_table: str, request_path: str, tombstone_attempt: int
 ) -> None:
     async with DynamoDBStore(
         dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
@@ -180,46 +189,16 @@ async def test_a_logout_answered_503_that_lands_late_never_ends_changes_acknowle
         try:
             assert (await browser.get("/set?key=a&value=1")).status == 200
             proxy.reset()
-            # The logout's tombstone: the first attempt is held in the network past the read timeout and reaches
-            # the server three seconds later; the retry gets a 500. The logout is answered 503.
+            # The tombstone's first attempt is held in the network past the read timeout and reaches the server
+            # three seconds later; its retry gets a 500. The request is answered 503.
             proxy.fault = lambda operation, attempt: (
-                None
-                if operation != "PutItem" or attempt > 2
-                else ("delay", 3.0)
-                if attempt == 1
+                ("delay", 3.0)
+                if operation == "PutItem" and attempt == tombstone_attempt
                 else ("status", 500, "InternalServerError")
+                if operation == "PutItem" and attempt == tombstone_attempt + 1
+                else None
             )
-            assert (await browser.get("/logout")).status == 503
-            # The browser still holds its session, and changes it; the change is acknowledged.
-            assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
-            await asyncio.sleep(3.5)  # the held attempt has reached the server
-            after = json.loads((await browser.get("/read")).body)
-        finally:
-            await served.close()
-    assert after["data"] == {"a": "1", "b": "2"}
-
-
-async def test_a_login_answered_503_whose_tombstone_lands_late_never_ends_changes_acknowledged_after_it(
-    proxy: DynamoProxy, dynamodb_table: str
-) -> None:
-    async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
-    ) as store:
-        served = Served(store)
-        browser = served.browser
-        try:
-            assert (await browser.get("/set?key=a&value=1")).status == 200
-            proxy.reset()
-            # The login stores its new session; the old id's tombstone is held in the network past the read timeout
-            # and reaches the server three seconds later, and its retry gets a 500. The login is answered 503.
-            proxy.fault = lambda operation, attempt: (
-                None
-                if operation != "PutItem" or attempt not in (2, 3)
-                else ("delay", 3.0)
-                if attempt == 2
-                else ("status", 500, "InternalServerError")
-            )
-            assert (await browser.get("/login?user=alice")).status == 503
+            assert (await browser.get(request_path)).status == 503
             # The browser still holds its session, and changes it; the change is acknowledged.
             assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
             await asyncio.sleep(3.5)  # the held attempt has reached the server
