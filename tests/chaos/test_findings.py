@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 import tornado.web
@@ -19,66 +21,63 @@ from ..support import Browser, DynamoProxy
 SLOW_SECONDS = 2.0
 
 
-class Served:
-    """The process app's Tornado routes, served in this loop on ``store``."""
-
-    def __init__(self, store: DynamoDBStore) -> None:
+@contextlib.asynccontextmanager
+async def served(endpoint: str, table: str, options: ClientOptions | None = None) -> AsyncIterator[Browser]:
+    """A browser on the process app's Tornado routes, served in this loop on a store at ``endpoint``."""
+    async with DynamoDBStore(table, endpoint_url=endpoint, options=options) as store:
         app = tornado.web.Application([(r"/([\w-]+)", Operate)], session_store=store, cookie_secret=SECRET)
         sock, port = bind_unused_port()
-        self.server = HTTPServer(app)
-        self.server.add_sockets([sock])
-        self.browser = Browser(f"http://127.0.0.1:{port}")
-
-    async def close(self) -> None:
-        await self.browser.close()
-        self.server.stop()
-        await self.server.close_all_connections()
-
-
-async def test_a_request_emptying_the_session_keeps_a_key_another_request_added_meanwhile(
-    dynamodb_endpoint: str, dynamodb_table: str
-) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
-        served = Served(store)
-        browser = served.browser
+        server = HTTPServer(app)
+        server.add_sockets([sock])
+        browser = Browser(f"http://127.0.0.1:{port}")
         try:
-            assert (await browser.get("/set?key=a&value=1")).status == 200
-            # Loads {a}, then deletes a, its only key: the session is emptied.
-            emptying = asyncio.ensure_future(browser.get(f"/slow-delete?key=a&seconds={SLOW_SECONDS}"))
-            await asyncio.sleep(SLOW_SECONDS / 4)
-            added = await browser.get("/set?key=b&value=2")  # meanwhile another tab adds b
-            assert json.loads(added.body)["data"] == {"a": "1", "b": "2"}
-            assert (await emptying).status == 200
-            # Either order of the two requests leaves b: changes to different keys are merged.
-            after = json.loads((await browser.get("/read")).body)
+            yield browser
         finally:
-            await served.close()
+            await browser.close()
+            server.stop()
+            await server.close_all_connections()
+
+
+@pytest.mark.parametrize(
+    ("slow", "meanwhile"),
+    [
+        # The emptying request loads {a} and is stored after the other one added b: it merges its change onto b.
+        (f"/slow-delete?key=a&seconds={SLOW_SECONDS}", "/set?key=b&value=2"),
+        # The emptying request is stored (and answered, clearing the cookie) first: the other writes b onto it.
+        (f"/slow-set?key=b&value=2&seconds={SLOW_SECONDS}", "/delete?key=a"),
+    ],
+    ids=["emptied-last", "emptied-first"],
+)
+async def test_a_request_emptying_the_session_keeps_a_key_another_request_added_meanwhile(
+    dynamodb_endpoint: str, dynamodb_table: str, slow: str, meanwhile: str
+) -> None:
+    async with served(dynamodb_endpoint, dynamodb_table) as browser:
+        assert (await browser.get("/set?key=a&value=1")).status == 200
+        first = asyncio.ensure_future(browser.get(slow))  # loads {a}, and acts after the other request
+        await asyncio.sleep(SLOW_SECONDS / 4)
+        assert (await browser.get(meanwhile)).status == 200
+        assert (await first).status == 200
+        after = json.loads((await browser.get("/read")).body)
+    # Either order of the two requests leaves b, in the session the browser still has: a deleted, b added.
     assert after["data"] == {"b": "2"}
 
 
 async def test_a_login_whose_tombstone_lost_its_answer_still_logs_in(proxy: DynamoProxy, dynamodb_table: str) -> None:
-    async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=2)
-    ) as store:
-        served = Served(store)
-        browser = served.browser
-        try:
-            assert (await browser.get("/set?key=cart&value=book")).status == 200
-            proxy.reset()
-            # The login's PutItem of the new session lands; the tombstone of the old id lands too but loses its
-            # answer, and its retry gets a 500. The old id is dead already, so the login must go through.
-            proxy.fault = lambda operation, attempt: (
-                None
-                if operation != "PutItem" or attempt == 1
-                else ("lose-answer",)
-                if attempt == 2
-                else ("status", 500, "InternalServerError")
-            )
-            assert (await browser.get("/login?user=alice")).status == 200
-            proxy.fault = None
-            after = json.loads((await browser.get("/read")).body)
-        finally:
-            await served.close()
+    async with served(proxy.url, dynamodb_table, ClientOptions(max_attempts=2, read_timeout=2)) as browser:
+        assert (await browser.get("/set?key=cart&value=book")).status == 200
+        proxy.reset()
+        # The login's PutItem of the new session lands; the tombstone of the old id lands too but loses its
+        # answer, and its retry gets a 500. The old id is dead already, so the login must go through.
+        proxy.fault = lambda operation, attempt: (
+            None
+            if operation != "PutItem" or attempt == 1
+            else ("lose-answer",)
+            if attempt == 2
+            else ("status", 500, "InternalServerError")
+        )
+        assert (await browser.get("/login?user=alice")).status == 200
+        proxy.fault = None
+        after = json.loads((await browser.get("/read")).body)
     # The browser holds the new id, with the session's data.
     assert after["data"] == {"cart": "book", "user": "alice"}
 
@@ -130,44 +129,16 @@ async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replac
 async def test_a_late_retried_create_never_brings_back_a_logged_out_session(
     proxy: DynamoProxy, dynamodb_table: str
 ) -> None:
-    async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
-    ) as store:
-        served = Served(store)
-        browser = served.browser
-        try:
-            # The PutItem creating the session is held past the read timeout: the retry creates it, and the first
-            # attempt reaches the server later.
-            proxy.fault = lambda operation, attempt: ("delay", 2.0) if operation == "PutItem" and attempt == 1 else None
-            assert (await browser.get("/set?key=cart&value=book")).status == 200
-            signed_in = dict(browser.cookies)
-            assert (await browser.get("/logout")).status == 200
-            await asyncio.sleep(2.5)  # the held attempt has reached the server
-            replayed = json.loads((await browser.get("/read", cookies=signed_in)).body)
-        finally:
-            await served.close()
+    async with served(proxy.url, dynamodb_table, ClientOptions(max_attempts=2, read_timeout=1)) as browser:
+        # The PutItem creating the session is held past the read timeout: the retry creates it, and the first
+        # attempt reaches the server later.
+        proxy.fault = lambda operation, attempt: ("delay", 2.0) if operation == "PutItem" and attempt == 1 else None
+        assert (await browser.get("/set?key=cart&value=book")).status == 200
+        signed_in = dict(browser.cookies)
+        assert (await browser.get("/logout")).status == 200
+        await asyncio.sleep(2.5)  # the held attempt has reached the server
+        replayed = json.loads((await browser.get("/read", cookies=signed_in)).body)
     assert replayed["data"] == {} and replayed["new"] is True
-
-
-async def test_a_key_added_while_another_request_emptied_the_session_is_kept(
-    dynamodb_endpoint: str, dynamodb_table: str
-) -> None:
-    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
-        served = Served(store)
-        browser = served.browser
-        try:
-            assert (await browser.get("/set?key=a&value=1")).status == 200
-            # Loads {a}, and adds b only after the other request below has emptied the session and been answered.
-            adding = asyncio.ensure_future(browser.get(f"/slow-set?key=b&value=2&seconds={SLOW_SECONDS}"))
-            await asyncio.sleep(SLOW_SECONDS / 4)
-            emptied = await browser.get("/delete?key=a")
-            assert emptied.status == 200 and json.loads(emptied.body)["data"] == {}
-            assert (await adding).status == 200
-            after = json.loads((await browser.get("/read")).body)
-        finally:
-            await served.close()
-    # The emptying request deleted a, the other added b: both changes hold, in the session the browser still has.
-    assert after["data"] == {"b": "2"}
 
 
 @pytest.mark.parametrize(
@@ -181,28 +152,21 @@ async def test_a_key_added_while_another_request_emptied_the_session_is_kept(
 async def test_a_tombstone_answered_503_that_lands_late_never_ends_changes_acknowledged_after_it(
     proxy: DynamoProxy, dynamodb_table: str, request_path: str, tombstone_attempt: int
 ) -> None:
-    async with DynamoDBStore(
-        dynamodb_table, endpoint_url=proxy.url, options=ClientOptions(max_attempts=2, read_timeout=1)
-    ) as store:
-        served = Served(store)
-        browser = served.browser
-        try:
-            assert (await browser.get("/set?key=a&value=1")).status == 200
-            proxy.reset()
-            # The tombstone's first attempt is held in the network past the read timeout and reaches the server
-            # three seconds later; its retry gets a 500. The request is answered 503.
-            proxy.fault = lambda operation, attempt: (
-                ("delay", 3.0)
-                if operation == "PutItem" and attempt == tombstone_attempt
-                else ("status", 500, "InternalServerError")
-                if operation == "PutItem" and attempt == tombstone_attempt + 1
-                else None
-            )
-            assert (await browser.get(request_path)).status == 503
-            # The browser still holds its session, and changes it; the change is acknowledged.
-            assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
-            await asyncio.sleep(3.5)  # the held attempt has reached the server
-            after = json.loads((await browser.get("/read")).body)
-        finally:
-            await served.close()
+    async with served(proxy.url, dynamodb_table, ClientOptions(max_attempts=2, read_timeout=1)) as browser:
+        assert (await browser.get("/set?key=a&value=1")).status == 200
+        proxy.reset()
+        # The tombstone's first attempt is held in the network past the read timeout and reaches the server
+        # three seconds later; its retry gets a 500. The request is answered 503.
+        proxy.fault = lambda operation, attempt: (
+            ("delay", 3.0)
+            if operation == "PutItem" and attempt == tombstone_attempt
+            else ("status", 500, "InternalServerError")
+            if operation == "PutItem" and attempt == tombstone_attempt + 1
+            else None
+        )
+        assert (await browser.get(request_path)).status == 503
+        # The browser still holds its session, and changes it; the change is acknowledged.
+        assert json.loads((await browser.get("/set?key=b&value=2")).body)["data"] == {"a": "1", "b": "2"}
+        await asyncio.sleep(3.5)  # the held attempt has reached the server
+        after = json.loads((await browser.get("/read")).body)
     assert after["data"] == {"a": "1", "b": "2"}
