@@ -365,8 +365,9 @@ def _is_logout_tombstone(item: dict[str, Any] | None) -> bool:
 
 
 def _is_emptied_mark(item: dict[str, Any] | None) -> bool:
-    """An item a request that emptied the session left: an expiry, the emptied mark and the version, no data."""
-    return item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version"}
+    """An item a request that emptied the session left: an expiry, the emptied mark, the version and the creation
+    time, no data."""
+    return item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version", "Created"}
 
 
 # -- lifetimes ------------------------------------------------------------------------------------------------------
@@ -559,28 +560,24 @@ async def test_logout_racing_a_slow_request_never_brings_the_session_back(
 # -- empty sessions -------------------------------------------------------------------------------------------------
 
 
-async def test_clearing_a_stored_session_destroys_it_and_clears_the_cookie(
-    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
+@pytest.mark.parametrize("emptying", ["/clear", "/delete?key=count"], ids=["clear", "last-key-deleted"])
+async def test_emptying_a_stored_session_ends_it_and_its_next_request_clears_the_cookie(
+    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore, emptying: str
 ) -> None:
     browser = await start_session(serve, proxy)
     sid = session_id_of(browser)
-    reply = await browser.get("/clear")
+    reply = await browser.get(emptying)
     assert state(reply)["data"] == {}
     assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
+    assert _is_emptied_mark(await _raw_item(counted_store, sid))
+    # The cookie is left alone, so that a parallel request that added a key can still store it under this id.
+    assert reply.cookie() is None and "session" in browser.cookies
+    proxy.reset()
+    reply = await browser.get("/read")
+    assert state(reply) == {"id": None, "new": True, "data": {}}
+    assert proxy.count() == 1  # the load it makes anyway finds the session emptied
     cookie = reply.cookie()
-    assert cookie is not None and cookie["value"] in ("", '""')
-    assert _is_emptied_mark(await _raw_item(counted_store, sid))
-
-
-async def test_deleting_the_last_key_destroys_the_session_and_clears_the_cookie(
-    serve: Serve, proxy: DynamoProxy, counted_store: DynamoDBStore
-) -> None:
-    browser = await start_session(serve, proxy)
-    sid = session_id_of(browser)
-    reply = await browser.get("/delete?key=count")
-    assert dict(proxy.calls) == {"UpdateItem": 1, "PutItem": 1}
-    assert reply.cookie() is not None and "session" not in browser.cookies
-    assert _is_emptied_mark(await _raw_item(counted_store, sid))
+    assert cookie is not None and cookie["value"] in ("", '""') and "session" not in browser.cookies
 
 
 async def test_a_new_visitor_whose_session_ends_up_empty_gets_no_item_and_no_cookie(

@@ -1194,13 +1194,14 @@ async def test_touch_of_an_item_with_a_live_expires_but_no_session_returns_false
 async def test_an_emptied_session_reads_as_none_but_a_write_on_its_version_goes_onto_it(
     store: DynamoDBStore, raw: Raw
 ) -> None:
-    first = await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    first = await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600, created_at=1_700_000_000)
     assert first is not None and first.version == 1
-    assert await store.discard(SID, version=1) is True
+    assert await store.discard(SID, previous=first) is True
     item = await raw.get(hashed(SID))
-    assert item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version"}
+    assert item is not None and set(item) == {"SessionID", "Expires", "Emptied", "Version", "Created"}
     emptied = await store.lookup(SID)
-    assert isinstance(emptied, Emptied) and emptied.version == 2
+    assert isinstance(emptied, Emptied) and (emptied.version, emptied.created_at) == (2, 1_700_000_000)
+    assert await store.discard(SID, previous=first) is False  # only once
     assert await store.load(SID) is None and await store.get(SID) is None
     refreshed = await store.lookup(SID, refresh_to=int(time.time()) + 3600)
     assert refreshed == emptied or refreshed is Absence.MISSING  # dynalite returns no item on a failed condition
@@ -1234,8 +1235,8 @@ async def test_log_out_and_supersede_on_a_version_read_before_another_write_chan
 
 
 async def test_log_out_ends_an_emptied_session_for_good(store: DynamoDBStore) -> None:
-    await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
-    assert await store.discard(SID, version=1) is True
+    first = await store.save(SID, {"a": 1}, expires_at=int(time.time()) + 600)
+    assert first is not None and await store.discard(SID, previous=first) is True
     emptied = await store.lookup(SID)
     assert isinstance(emptied, Emptied)
     assert await store.log_out(SID, previous=emptied) is True

@@ -204,6 +204,11 @@ async def test_a_revoked_session_never_comes_back_from_a_late_create(users: Dyna
     assert await users.list_sessions("alice") == []
 
 
+async def test_revoking_a_key_that_holds_nothing_writes_nothing(users: DynamoDBStore) -> None:
+    assert await users.revoke(users.key_for("never-stored")) is False
+    assert await users.lookup("never-stored") is Absence.MISSING
+
+
 async def test_revoke_with_another_users_id_ends_nothing(users: DynamoDBStore) -> None:
     await sign_in(users, "alice-laptop", "alice")
     assert await users.revoke(users.key_for("alice-laptop"), user_id="mallory") is False

@@ -237,10 +237,15 @@ class ItemMapper:
         names = self.names
         return {names.hash_key: key, names.expires: until, names.logged_out if logged_out else names.superseded: until}
 
-    def emptied(self, sid: str, until: int, version: int) -> Item:
-        """The item that marks ``sid`` as emptied by a request, at ``version``, until ``until`` (epoch seconds)."""
+    def emptied(self, sid: str, until: int, version: int, created_at: int | None) -> Item:
+        """The item that marks ``sid`` as emptied by a request, at ``version``, until ``until`` (epoch seconds),
+        keeping the session's creation time."""
         names = self.names
-        return {names.hash_key: self.key_for(sid), names.expires: until, names.emptied: until, names.version: version}
+        item: Item = {names.hash_key: self.key_for(sid), names.expires: until, names.emptied: until}
+        item[names.version] = version
+        if created_at is not None:
+            item[names.created] = created_at
+        return item
 
     def _encode(self, key: str, data: Mapping[str, Any]) -> str | bytes:
         bound = self._bound
@@ -264,10 +269,10 @@ class ItemMapper:
                 return Absence.SUPERSEDED
             if names.logged_out in item:
                 return Absence.LOGGED_OUT
-            version = item.get(names.version)
+            version, created_at = item.get(names.version), item.get(names.created)
             if type(version) is not int:
                 raise CorruptItem(f"an emptied session's {names.version} is not an integer number")
-            return Emptied(version, math.floor(stored_expiry))
+            return Emptied(version, math.floor(stored_expiry), created_at if type(created_at) is int else None)
         fault = session_fault(item, names)
         if fault is not None:
             raise CorruptItem(f"an item {fault.describe(names)}")

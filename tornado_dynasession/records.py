@@ -160,10 +160,13 @@ class Emptied:
 
     :param version: the version the emptying left, which such a write must find.
     :param expires_at: when the marker expires (epoch seconds); a session emptied longer ago reads as missing.
+    :param created_at: when the session was created (epoch seconds), kept so that a write onto it keeps the
+        session's absolute lifetime; None for a session stored without it.
     """
 
     version: int
     expires_at: int
+    created_at: int | None = None
 
 
 def read_outcome(found: SessionRecord | Absence | Emptied | dict[str, Any] | bool | None) -> str:

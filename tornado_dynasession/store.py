@@ -378,16 +378,17 @@ class DynamoDBStore:
         """One DeleteItem; destroying a missing session is not an error."""
         await (await self._ready()).delete(self.key_for(sid))
 
-    @traced("discard", lambda deleted: "deleted" if deleted else "condition_failed")
-    async def discard(self, sid: str, *, version: int) -> bool:
-        """End a session a request emptied, on condition that it is live at ``version``: one PutItem of a marker
-        that reads as no session (:class:`Emptied`) but that a request which changed the session meanwhile writes
-        its changes onto (a DeleteItem with a ``layout``). False when another request wrote or ended it meanwhile.
-        """
+    @traced("discard", lambda ended: "written" if ended else "condition_failed")
+    async def discard(self, sid: str, *, previous: SessionRecord) -> bool:
+        """End a session a request emptied, on condition that it still holds ``previous`` (the session as the
+        request read it): one PutItem of a tombstone that reads as no session (:class:`Emptied`) but that a request
+        which changed the session meanwhile writes its changes onto (a DeleteItem with a ``layout``). The tombstone
+        keeps the session's creation time, and expires after :attr:`logout_tombstone_seconds`. False when another
+        request wrote or ended the session meanwhile (nothing is written then)."""
         until = math.ceil(time.time() + self.logout_tombstone_seconds)
-        return await self._end(
-            sid, self.items.emptied(sid, until, version + 1), Condition(live_after=time.time(), version=version)
-        )
+        version = previous.version or 0
+        tombstone = self.items.emptied(sid, until, version + 1, previous.created_at)
+        return await self._end(sid, tombstone, self._unchanged_since(previous))
 
     @traced("log_out", lambda ended: "written" if ended else "condition_failed")
     async def log_out(self, sid: str, *, previous: SessionRecord | Emptied | None = None) -> bool:
@@ -428,7 +429,7 @@ class DynamoDBStore:
         unless given) must match the client's own for this to hold."""
         return math.ceil(2 * self.options.longest_call_seconds)
 
-    @traced("supersede", lambda written: "written" if written else "miss")
+    @traced("supersede", lambda written: "written" if written else "condition_failed")
     async def supersede(self, sid: str, *, until: int, previous: SessionRecord | Emptied | None = None) -> bool:
         """One conditional PutItem that replaces the live session ``sid`` by a tombstone expiring at ``until``
         (epoch seconds; the old session's own expiry); with ``previous`` (the session as the caller read it), only

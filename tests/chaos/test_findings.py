@@ -12,7 +12,7 @@ import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
 
-from tornado_dynasession import ClientOptions, DynamoDBStore
+from tornado_dynasession import ClientOptions, DynamoDBStore, SessionPolicy
 
 from ..apps import serve_sanic_app
 from ..process_app import OPERATIONS, SECRET, Operate, answer
@@ -170,3 +170,85 @@ async def test_a_tombstone_answered_503_that_lands_late_never_ends_changes_ackno
         await asyncio.sleep(3.5)  # the held attempt has reached the server
         after = json.loads((await browser.get("/read")).body)
     assert after["data"] == {"a": "1", "b": "2"}
+
+
+# -- an emptied session, with requests interleaved by hand on the session policy ---------------------------------
+
+
+async def _cookie_for(policy: SessionPolicy, data: dict[str, str]) -> str:
+    session = await policy.load(None)
+    session.update(data)
+    sent = await policy.save(session, https=False)
+    assert sent is not None and sent.value is not None
+    return sent.value
+
+
+async def test_a_write_onto_an_emptied_session_never_sends_the_browser_back_from_a_later_login(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        policy = SessionPolicy(store, secret=SECRET)
+        cookie = await _cookie_for(policy, {"cart": "book"})
+        slow = await policy.load(cookie)  # a slow request adds a key
+        slow["seen"] = "1"
+        emptying = await policy.load(cookie)  # another empties the cart first
+        del emptying["cart"]
+        assert await policy.save(emptying, https=False) is None  # the cookie is left alone
+        login = await policy.load(None)  # the browser then signs in from a cookieless tab, say
+        login["user"] = "alice"
+        signed_in = await policy.save(login, https=False)
+        assert signed_in is not None and signed_in.value is not None
+        # The slow request stores its key onto the emptied session, under its id, and sends no cookie.
+        assert await policy.save(slow, https=False) is None
+        assert dict(await policy.load(cookie)) == {"seen": "1"}
+        assert dict(await policy.load(signed_in.value)) == {"user": "alice"}
+
+
+async def test_two_requests_emptying_a_session_with_locking_both_succeed_and_leave_the_cookie(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        policy = SessionPolicy(store, secret=SECRET, locking=True)
+        cookie = await _cookie_for(policy, {"cart": "book"})
+        first, second = await policy.load(cookie), await policy.load(cookie)  # a double-clicked "remove"
+        del first["cart"]
+        del second["cart"]
+        assert await policy.save(first, https=False) is None
+        assert await policy.save(second, https=False) is None  # emptied already: no 409, no cookie change
+        assert (await policy.load(cookie)).is_new
+
+
+async def test_a_whole_session_write_never_puts_back_a_session_a_clear_emptied(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    # An app that signs users out with session.clear(): a parallel request that replaced the session whole must not
+    # bring the signed-in data back.
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        policy = SessionPolicy(store, secret=SECRET)
+        cookie = await _cookie_for(policy, {"user": "alice", "theme": "dark"})
+        whole = await policy.load(cookie)
+        whole["theme"] = "light"
+        whole.mark_modified()  # the whole session, as loaded, is this request's write
+        sign_out = await policy.load(cookie)
+        sign_out.clear()
+        assert await policy.save(sign_out, https=False) is None
+        assert await policy.save(whole, https=False) is None
+        assert (await policy.load(cookie)).is_new
+
+
+async def test_a_write_onto_an_emptied_session_keeps_its_absolute_lifetime(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        policy = SessionPolicy(store, secret=SECRET, absolute_max_age=3600)
+        cookie = await _cookie_for(policy, {"a": "1"})
+        created_at = (await policy.load(cookie)).record.created_at  # type: ignore[union-attr]
+        await asyncio.sleep(1.1)
+        adding = await policy.load(cookie)
+        adding["b"] = "2"
+        emptying = await policy.load(cookie)
+        del emptying["a"]
+        await policy.save(emptying, https=False)
+        await policy.save(adding, https=False)
+        after = await policy.load(cookie)
+    assert dict(after) == {"b": "2"} and after.record is not None and after.record.created_at == created_at

@@ -46,7 +46,8 @@ class ConditionWriter:
         """Set ``ConditionExpression`` and ``ExpressionAttributeNames`` on ``request`` (the names dict is shared:
         copy it before adding to it); return the expression attribute values, possibly empty."""
         version = condition.version
-        shape = (condition.absent, condition.live_after is not None, -1 if version is None else min(version, 1))
+        # The expression depends on whether there is a version, and whether it is 0 (an item without one).
+        shape = (condition.absent, condition.live_after is not None, -1 if version is None else int(version != 0))
         parts = self._cache.get(shape)
         if parts is None:
             parts = self._cache[shape] = self._build(condition)
@@ -113,12 +114,16 @@ def remove_request(
     table: str, names: AttributeNames, key: str, user_key: str | None, replacement: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """A DeleteItem that returns the old item, or with ``replacement`` (an item in wire format, under ``key``) a
-    PutItem of it that does; conditional on the old item's user attribute when ``user_key`` is given."""
+    PutItem of it that does; conditional on the old item's user attribute when ``user_key`` is given, and on an
+    old item existing at all for a replacement (nothing is created under a key that holds nothing)."""
     request: dict[str, Any] = {"TableName": table, "ReturnValues": "ALL_OLD"}
     if replacement is None:
         request["Key"] = {names.hash_key: {"S": key}}
     else:
         request["Item"] = replacement
+        if user_key is None:
+            request["ConditionExpression"] = "attribute_exists(#k)"
+            request["ExpressionAttributeNames"] = {"#k": names.hash_key}
     if user_key is not None:
         request["ConditionExpression"] = "#u = :u"
         request["ExpressionAttributeNames"] = {"#u": names.user}

@@ -266,7 +266,7 @@ class SessionPolicy:
             return None
         now = time.time()
         if session.modified and not session and session.user_id is None:
-            # Nothing left to keep: an empty session is not stored (a stored one is deleted, its cookie cleared).
+            # Nothing left to keep: an empty session is not stored (a stored one is replaced by a tombstone).
             await self._discard_emptied(session)
         if session._drop_if_superseded():
             return None  # the cookie names an id a login just replaced: this request must not log the user out
@@ -283,9 +283,7 @@ class SessionPolicy:
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
         cookie_due = session._cookie_due_with_write()
         session_id = session._ensure_id()
-        saved, onto_emptied = await self._write(session, session_id, now)
-        # Onto a session another request emptied meanwhile: that request's answer cleared the cookie.
-        cookie_due = cookie_due or onto_emptied
+        saved = await self._write(session, session_id, now)
         # Whoever ended the session meanwhile set the cookie the browser keeps: leave it alone then.
         session._stored(saved)
         # The old record goes only once the new one is written: a failure in between loses nothing.
@@ -294,20 +292,17 @@ class SessionPolicy:
             return None
         return self._session_cookie(session_id, saved, now, https)
 
-    async def _write(self, session: Session, session_id: str, now: float) -> tuple[SessionRecord | None, bool]:
+    async def _write(self, session: Session, session_id: str, now: float) -> SessionRecord | None:
         """The conditional PutItem of the session; when another request wrote it meanwhile, this request's changed
         keys are merged onto the newer version and written again (a GetItem and a PutItem per round, on that path
-        only). None when the session ended meanwhile: it is never brought back. Also whether the write went onto
-        a session another request emptied meanwhile."""
+        only). None when the session ended meanwhile: it is never brought back."""
         previous: SessionRecord | Emptied | None = session.record
         data: Mapping[str, Any] = session
         # A shared layout stores the lifetime always: express-session renews a session by its cookie's maxAge.
         shared = self.store.layout is not None
         own_max_age = None if session.max_age == self.max_age and not shared else math.ceil(session.max_age)
         for _ in range(MERGE_ATTEMPTS):
-            created_at = (
-                previous.created_at if isinstance(previous, SessionRecord) and previous.created_at else int(now)
-            )
+            created_at = previous.created_at if previous is not None and previous.created_at else int(now)
             saved = await self.store.save(
                 session_id,
                 data,
@@ -320,40 +315,41 @@ class SessionPolicy:
             )
             if saved is not None or previous is None:
                 break
-            merged = await self._merge_onto_fresh(session, session_id)
+            merged = self._merge(session, session_id, await self.store.lookup(session_id))
             if merged is None:
-                return None, False
+                return None
             previous, data = merged
-            if isinstance(previous, Emptied) and not data and session.user_id is None:
-                return None, False  # this request's changes leave the emptied session empty: nothing to store
         else:
             raise self._too_many_writers(session_id)
         if data is not session:
             dict.clear(session)
             dict.update(session, data)
-        return saved, isinstance(previous, Emptied)
+        return saved
 
     async def _discard_emptied(self, session: Session) -> None:
-        """The request deleted the session's last key: the stored session is deleted, conditional on the version it
-        loaded. When another request wrote it meanwhile, this request's changes are merged onto that version, as
-        any write's are; whatever is left (a key added meanwhile) is then written by :meth:`_put`."""
+        """The request deleted the session's last key: the stored session is replaced by an emptied tombstone,
+        conditional on the version it loaded. When another request wrote it meanwhile, this request's changes are
+        merged onto that version, as any write's are; whatever is left (a key added meanwhile) is then written by
+        :meth:`_put`. The cookie is left alone (see :meth:`Session._discarded`)."""
         session_id, previous = session.id, session.record
         if session_id is None or previous is None:
             session.invalidate()  # never stored, or a new id: nothing to delete
             return
         for _ in range(MERGE_ATTEMPTS):
-            if await self.store.discard(session_id, version=previous.version or 0):
+            if await self.store.discard(session_id, previous=previous):
                 session._discarded()
                 return
-            merged = await self._merge_onto_fresh(session, session_id)
-            if merged is None:
-                session._stored(None)  # ended meanwhile: forgotten, and its cookie left alone
-                return
-            fresh, data = merged
+            fresh = await self.store.lookup(session_id)
             if isinstance(fresh, Emptied):
                 session._discarded()  # emptied meanwhile by another request, as this one would have
                 return
-            previous = fresh
+            merged = self._merge(session, session_id, fresh)
+            if merged is None:
+                session._stored(None)  # ended meanwhile: forgotten, and its cookie left alone
+                return
+            newer, data = merged
+            assert isinstance(newer, SessionRecord)
+            previous = newer
             session._reloaded(previous)
             dict.clear(session)
             dict.update(session, data)
@@ -361,20 +357,33 @@ class SessionPolicy:
                 return
         raise self._too_many_writers(session_id)
 
-    async def _merge_onto_fresh(
-        self, session: Session, session_id: str
+    def _merge(
+        self, session: Session, session_id: str, fresh: SessionRecord | Absence | Emptied
     ) -> tuple[SessionRecord | Emptied, dict[str, Any]] | None:
-        """The stored version another request wrote meanwhile, and this request's changes merged onto it; None when
-        the session ended meanwhile. A session another request emptied counts as a version with no data."""
-        fresh = await self.store.lookup(session_id)
-        if not isinstance(fresh, (SessionRecord, Emptied)):
+        """This request's changes merged onto ``fresh``, the version another request stored meanwhile; None when
+        the session ended meanwhile.
+
+        A session another request emptied counts as a version with no data, onto which only the keys this request
+        changed are written, so that a key added meanwhile is kept. A request that replaces the session whole
+        (``clear()``, or ``mark_modified()`` without a key) is dropped there instead, as after a logout: an app that
+        signs users out by emptying the session must not see a parallel request put the old data back. Nothing is
+        written when this request's changes leave the emptied session empty.
+        """
+        if isinstance(fresh, Emptied):
+            if session._replaces_whole():
+                return None
+            onto = SessionRecord({}, fresh.expires_at, fresh.created_at, fresh.version)
+        elif isinstance(fresh, SessionRecord):
+            onto = fresh
+        else:
             return None
-        onto = fresh if isinstance(fresh, SessionRecord) else SessionRecord({}, fresh.expires_at, version=fresh.version)
         try:
             data = session._merged_onto(onto, locking=self.locking, fingerprint=self.store.fingerprint(session_id))
         except SessionConflictError:
             telemetry.note_conflict(self.store)
             raise
+        if isinstance(fresh, Emptied) and not data and session.user_id is None:
+            return None
         telemetry.note_decision(self.store, "merged")
         return fresh, data
 
@@ -423,7 +432,12 @@ class SessionPolicy:
             if not isinstance(found, (SessionRecord, Emptied)):
                 return  # ended meanwhile
             current = found
-        raise self._too_many_writers(old_id)
+        telemetry.note_conflict(self.store)
+        ending = "replaced its id at login" if at_login else "logged it out"
+        raise SessionConflictError(
+            f"session {self.store.fingerprint(old_id)} was written by other requests {MERGE_ATTEMPTS} times while "
+            f"this request {ending}; it was not ended. Retry the request."
+        )
 
     async def _supersede(self, old_id: str, until: int, previous: SessionRecord | Emptied) -> bool:
         """The tombstone of the id a login replaced. When the store fails, the tombstone may still have landed (its

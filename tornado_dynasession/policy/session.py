@@ -279,9 +279,18 @@ class Session(dict[str, Any]):
         return self._record is None or self._max_age_changed or self._cookie_due
 
     def _discarded(self) -> None:
-        """The stored session was deleted because this request emptied it: it becomes new, its cookie cleared."""
-        self._record = None  # deleted already: nothing left to retire
+        """The stored session was emptied (by this request, or by another meanwhile): it becomes new, and the cookie
+        is left alone. A parallel request of the same browser may still write a key it added onto the emptied
+        session, under that id; clearing the cookie here could arrive after that request's answer. A later
+        request that finds the session empty clears the cookie then, in the call it makes anyway."""
+        stale = self._stale_cookie
+        self._record = None  # ended already: nothing left to retire
         self.invalidate()
+        self._stale_cookie = stale
+
+    def _replaces_whole(self) -> bool:
+        """Whether the request replaced the session whole (``clear()``, or ``mark_modified()`` without a key)."""
+        return self._whole
 
     def _ensure_id(self) -> str:
         """The session id, given now to a new session that is about to be stored."""
