@@ -183,14 +183,17 @@ async def _cookie_for(policy: SessionPolicy, data: dict[str, str]) -> str:
     return sent.value
 
 
+@pytest.mark.parametrize("remember", [False, True], ids=["new-key", "new-key-and-lifetime"])
 async def test_a_write_onto_an_emptied_session_never_sends_the_browser_back_from_a_later_login(
-    dynamodb_endpoint: str, dynamodb_table: str
+    dynamodb_endpoint: str, dynamodb_table: str, remember: bool
 ) -> None:
     async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
         policy = SessionPolicy(store, secret=SECRET)
         cookie = await _cookie_for(policy, {"cart": "book"})
-        slow = await policy.load(cookie)  # a slow request adds a key
+        slow = await policy.load(cookie)  # a slow request adds a key (and, say, ticks "remember me": a cookie due)
         slow["seen"] = "1"
+        if remember:
+            slow.max_age = 30 * 86400
         emptying = await policy.load(cookie)  # another empties the cart first
         del emptying["cart"]
         assert await policy.save(emptying, https=False) is None  # the cookie is left alone
@@ -198,10 +201,24 @@ async def test_a_write_onto_an_emptied_session_never_sends_the_browser_back_from
         login["user"] = "alice"
         signed_in = await policy.save(login, https=False)
         assert signed_in is not None and signed_in.value is not None
-        # The slow request stores its key onto the emptied session, under its id, and sends no cookie.
+        # The slow request stores its changes onto the emptied session, under its id, and sends no cookie.
         assert await policy.save(slow, https=False) is None
-        assert dict(await policy.load(cookie)) == {"seen": "1"}
+        stored = await policy.load(cookie)
+        assert dict(stored) == {"seen": "1"} and stored.max_age == (30 * 86400 if remember else policy.max_age)
         assert dict(await policy.load(signed_in.value)) == {"user": "alice"}
+
+
+async def test_a_request_emptying_a_session_stores_nothing_whatever_lifetime_it_gave_it(
+    dynamodb_endpoint: str, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=dynamodb_endpoint) as store:
+        policy = SessionPolicy(store, secret=SECRET)
+        cookie = await _cookie_for(policy, {"cart": "book"})
+        emptying = await policy.load(cookie)
+        del emptying["cart"]
+        emptying.max_age = 3600
+        assert await policy.save(emptying, https=False) is None
+        assert emptying.id is None and emptying.record is None
 
 
 async def test_two_requests_emptying_a_session_with_locking_both_succeed_and_leave_the_cookie(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Mapping
@@ -31,6 +32,8 @@ from .cookies import (
     sign_cookie,
 )
 from .session import Session
+
+logger = logging.getLogger("tornado_dynasession")
 
 __all__ = ["MERGE_ATTEMPTS", "SUPERSEDED_GRACE_SECONDS", "SessionPolicy", "status_for_error"]
 
@@ -283,7 +286,10 @@ class SessionPolicy:
     async def _put(self, session: Session, now: float, https: bool) -> CookieInstruction | None:
         cookie_due = session._cookie_due_with_write()
         session_id = session._ensure_id()
-        saved = await self._write(session, session_id, now)
+        saved, onto_emptied = await self._write(session, session_id, now)
+        # Onto a session another request emptied meanwhile: the browser may hold a newer cookie by now (a login from
+        # another tab, a new session), which a re-sent one must never replace. A new lifetime is stored all the same.
+        cookie_due = cookie_due and not onto_emptied
         # Whoever ended the session meanwhile set the cookie the browser keeps: leave it alone then.
         session._stored(saved)
         # The old record goes only once the new one is written: a failure in between loses nothing.
@@ -292,10 +298,11 @@ class SessionPolicy:
             return None
         return self._session_cookie(session_id, saved, now, https)
 
-    async def _write(self, session: Session, session_id: str, now: float) -> SessionRecord | None:
+    async def _write(self, session: Session, session_id: str, now: float) -> tuple[SessionRecord | None, bool]:
         """The conditional PutItem of the session; when another request wrote it meanwhile, this request's changed
         keys are merged onto the newer version and written again (a GetItem and a PutItem per round, on that path
-        only). None when the session ended meanwhile: it is never brought back."""
+        only). None when the session ended meanwhile: it is never brought back. Also whether the write went onto
+        a session another request emptied meanwhile."""
         previous: SessionRecord | Emptied | None = session.record
         data: Mapping[str, Any] = session
         # A shared layout stores the lifetime always: express-session renews a session by its cookie's maxAge.
@@ -317,14 +324,14 @@ class SessionPolicy:
                 break
             merged = self._merge(session, session_id, await self.store.lookup(session_id))
             if merged is None:
-                return None
+                return None, False
             previous, data = merged
         else:
             raise self._too_many_writers(session_id)
         if data is not session:
             dict.clear(session)
             dict.update(session, data)
-        return saved
+        return saved, isinstance(previous, Emptied)
 
     async def _discard_emptied(self, session: Session) -> None:
         """The request deleted the session's last key: the stored session is replaced by an emptied tombstone,
@@ -371,6 +378,7 @@ class SessionPolicy:
         """
         if isinstance(fresh, Emptied):
             if session._replaces_whole():
+                logger.info("session change not stored: it replaced the whole session, which was emptied meanwhile")
                 return None
             onto = SessionRecord({}, fresh.expires_at, fresh.created_at, fresh.version)
         elif isinstance(fresh, SessionRecord):

@@ -287,6 +287,7 @@ class Session(dict[str, Any]):
         self._record = None  # ended already: nothing left to retire
         self.invalidate()
         self._stale_cookie = stale
+        self._max_age_changed = False  # an empty session is not stored, whatever lifetime it was given
 
     def _replaces_whole(self) -> bool:
         """Whether the request replaced the session whole (``clear()``, or ``mark_modified()`` without a key)."""
