@@ -62,14 +62,21 @@ async def test_a_request_emptying_the_session_keeps_a_key_another_request_added_
     assert after["data"] == {"b": "2"}
 
 
-async def test_a_login_whose_tombstone_lost_its_answer_still_logs_in(proxy: DynamoProxy, dynamodb_table: str) -> None:
+@pytest.mark.parametrize("look_up_fails", [False, True], ids=["look-up-answers", "look-up-fails-too"])
+async def test_a_login_whose_tombstone_lost_its_answer_still_logs_in(
+    proxy: DynamoProxy, dynamodb_table: str, look_up_fails: bool
+) -> None:
     async with served(proxy.url, dynamodb_table, ClientOptions(max_attempts=2, read_timeout=2)) as browser:
         assert (await browser.get("/set?key=cart&value=book")).status == 200
         proxy.reset()
         # The login's PutItem of the new session lands; the tombstone of the old id lands too but loses its
-        # answer, and its retry gets a 500. The old id is dead already, so the login must go through.
+        # answer, and its retry gets a 500; then the look-up that would tell answers, or fails too. The old id is
+        # dead already, so the login must go through: a 503 would leave the browser a cookie on which every change
+        # is dropped, since it reads as replaced by a login.
         proxy.fault = lambda operation, attempt: (
-            None
+            ("status", 500, "InternalServerError")
+            if operation == "GetItem" and look_up_fails
+            else None
             if operation != "PutItem" or attempt == 1
             else ("lose-answer",)
             if attempt == 2
@@ -77,9 +84,10 @@ async def test_a_login_whose_tombstone_lost_its_answer_still_logs_in(proxy: Dyna
         )
         assert (await browser.get("/login?user=alice")).status == 200
         proxy.fault = None
+        assert (await browser.get("/set?key=k&value=1")).status == 200
         after = json.loads((await browser.get("/read")).body)
-    # The browser holds the new id, with the session's data.
-    assert after["data"] == {"cart": "book", "user": "alice"}
+    # The browser holds the new id, with the session's data and the change made after the login.
+    assert after["data"] == {"cart": "book", "user": "alice", "k": "1"}
 
 
 async def test_a_write_racing_a_login_never_sends_the_browser_back_to_the_replaced_id(

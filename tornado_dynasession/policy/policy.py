@@ -448,19 +448,31 @@ class SessionPolicy:
         )
 
     async def _supersede(self, old_id: str, until: int, previous: SessionRecord | Emptied) -> bool:
-        """The tombstone of the id a login replaced. When the store fails, the tombstone may still have landed (its
-        answer lost, and its retry failed): the old id is then dead already, so the login carries on and sends the
-        new cookie instead of answering 503 and leaving the browser a dead cookie."""
+        """The tombstone of the id a login replaced; False when the id no longer holds ``previous``.
+
+        When the store fails, the tombstone may still have landed (its answer lost, and its retry failed). A look-up
+        tells: superseded already, the login is done; still at that version, the failure stands (503, and the
+        browser keeps its session); at a newer one, the tombstone is written again on it. When the look-up fails
+        too, the login carries on and sends the new cookie all the same, with a warning: answering 503 would leave
+        the browser a cookie that a landed tombstone makes read as replaced, on which every change it makes is
+        dropped for :data:`SUPERSEDED_GRACE_SECONDS`. The old id then keeps, at worst, its pre-login data (never
+        the login) until it expires.
+        """
         try:
             return await self.store.supersede(old_id, until=until, previous=previous)
-        except StoreUnavailableError:
+        except StoreUnavailableError as exc:
             try:
-                landed = await self.store.lookup(old_id) is Absence.SUPERSEDED
+                found = await self.store.lookup(old_id)
             except SessionStoreError:
-                landed = False
-            if not landed:
+                logger.warning(
+                    "login of session %s: the store did not confirm the old id's tombstone (%s); the login goes on",
+                    self.store.fingerprint(old_id),
+                    exc,
+                )
+                return True
+            if isinstance(found, (SessionRecord, Emptied)) and found.version == previous.version:
                 raise
-            return True
+            return not isinstance(found, (SessionRecord, Emptied))
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""
