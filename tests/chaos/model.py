@@ -16,8 +16,9 @@ seen must be written by an operation W that began before R ended and that no *de
 ended before R began. A write is definite when it was answered 200 and no login or logout of the same browser
 overlapped it: the session policy documents that a change racing a login or a logout of its session is dropped
 (never stored under an id the login gave up, never bringing an ended session back). Nor is a write definite when
-it and another request of its browser were sent at once without a session cookie: each starts a session of its
-own and the browser keeps the cookie of the last answer, so the other session is orphaned (inherent to cookies).
+it and another request of its browser were sent at once and both found no live session (no cookie, or one naming a
+session that had expired or been emptied): each starts a session of its own, or clears the dead cookie, and the
+browser keeps the cookie of the last answer, so the other session is orphaned (inherent to cookies).
 A write that failed (503, or no answer) may still have landed, late even, so its value is accepted but it
 supersedes nothing. So may a failed login: its old id's tombstone may have landed, while the browser never got the
 new cookie, so from the browser's side it may have emptied the session (as a failed logout may have). A request
@@ -206,10 +207,11 @@ def _raced(op: Op, ops: list[Op]) -> bool:
 
 def _race(op: Op, other: Op) -> bool:
     """Whether two overlapping requests of one browser may drop one's change: one is a login or a logout, or both
-    came without a session cookie (each starts a session of its own; the browser keeps the last cookie it gets)."""
+    found no live session (no cookie, or one naming a session that had ended): each starts a session of its own,
+    or clears the dead cookie, and the browser keeps the cookie of the last answer."""
     if op.kind in OVERLAP_SENSITIVE or other.kind in OVERLAP_SENSITIVE:
         return True
-    return op.sent_id is None and other.sent_id is None
+    return op.reply_id is None and other.reply_id is None and other.acked
 
 
 def _check_values(browser: int, ops: list[Op]) -> list[Anomaly]:

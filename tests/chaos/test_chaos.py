@@ -80,6 +80,24 @@ def test_the_checker_lets_a_failed_login_empty_the_session_but_never_lets_a_writ
     assert "browser 0, op #3: k0 is <absent>; the model allows only ['b0-1']" in acknowledged
 
 
+def test_the_checker_lets_two_requests_on_a_dead_cookie_orphan_a_session_but_not_two_on_a_live_one() -> None:
+    def history(found: str | None) -> History:
+        return History(
+            ops=[
+                # Both carried cookie "a"; each found it live (reply_id "a") or dead (None). One started a session,
+                # the other, a read, answered last: with a dead cookie it cleared it.
+                op(1, "set", 0, 2, key="k0", value="b0-1", data={"k0": "b0-1"}, sent_id="a", reply_id=found),
+                op(2, "read", 1, 3, data={}, sent_id="a", reply_id=found),
+                op(3, "read", 4, 5, data={}, sent_id=None),
+            ]
+        )
+
+    assert check(history(None)) == []
+    assert [str(anomaly) for anomaly in check(history("a"))] == [
+        "browser 0, op #3: k0 is <absent>; the model allows only ['b0-1']"
+    ]
+
+
 def test_the_checker_flags_a_logged_out_session_coming_back_and_another_browsers_value() -> None:
     history = History(
         ops=[

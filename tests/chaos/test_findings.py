@@ -277,3 +277,30 @@ async def test_a_write_onto_an_emptied_session_keeps_its_absolute_lifetime(
         await policy.save(adding, https=False)
         after = await policy.load(cookie)
     assert dict(after) == {"b": "2"} and after.record is not None and after.record.created_at == created_at
+
+
+async def test_a_request_whose_session_a_login_replaced_between_its_two_load_calls_leaves_the_cookie(
+    proxy: DynamoProxy, dynamodb_table: str
+) -> None:
+    async with DynamoDBStore(dynamodb_table, endpoint_url=proxy.url) as store:
+        policy = SessionPolicy(store, secret=SECRET)
+        cookie = await _cookie_for(policy, {"a": "1"})
+        remember = await policy.load(cookie)
+        remember.max_age = 1800  # another tab's "remember me"; this browser's cookie still tells the old lifetime
+        await policy.save(remember, https=False)
+        proxy.reset()
+        # The load slides the expiry (UpdateItem #1), then, the cookie's lifetime being out of date, puts it where
+        # the stored lifetime says (UpdateItem #2), which is held in the network while a login replaces the id.
+        proxy.fault = lambda operation, attempt: ("delay", 1.0) if operation == "UpdateItem" and attempt == 2 else None
+        slow = asyncio.ensure_future(policy.load(cookie))
+        await asyncio.sleep(0.3)
+        login = await policy.load(cookie)
+        login.regenerate()
+        login["user"] = "alice"
+        signed_in = await policy.save(login, https=False)
+        assert signed_in is not None and signed_in.value is not None
+        late = await slow
+        late["b"] = "2"
+        # The login's cookie is the one the browser keeps: this request neither clears nor replaces it.
+        assert await policy.save(late, https=False) is None
+        assert dict(await policy.load(signed_in.value)) == {"a": "1", "user": "alice"}

@@ -187,7 +187,9 @@ class SessionPolicy:
                 # The cookie's lifetime was out of date (a cookie from before it carried one, or session.max_age
                 # changed meanwhile): a second call, once, puts the expiry where the stored lifetime says.
                 if not await self.store.touch(session_id, expires_at=wanted):
-                    return self.new_session(stale_cookie=True)
+                    # Ended between the two calls (a login, a logout, an emptying): whoever ended it set the cookie
+                    # the browser keeps, so it is left alone, and this request's changes are not stored.
+                    return self.new_session(superseded=True)
                 record = dataclasses.replace(record, expires_at=wanted)
             cookie_due = self._cookie_due(claims, self._claims(session_id, record), now)
             cookie_due = cookie_due or (cookie_value is not None and self._old_key(cookie_value))
