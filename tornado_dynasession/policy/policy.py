@@ -32,6 +32,7 @@ from .cookies import (
     sign_cookie,
 )
 from .session import Session
+from .tombstones import end_old_id
 
 logger = logging.getLogger("tornado_dynasession")
 
@@ -425,56 +426,8 @@ class SessionPolicy:
         await session._retire_old_ids(self._end_old_id)
 
     async def _end_old_id(self, old_id: str, record: SessionRecord, at_login: bool) -> None:
-        """Replace an id this request gave up by its tombstone: a login's (the id stays recognisable, see
-        :data:`SUPERSEDED_GRACE_SECONDS`) or a logout's. Written on the version this request read, then on each
-        newer one another request wrote meanwhile: a tombstone answered 503 that lands late never ends the
-        changes acknowledged after it, and a write racing the login or logout never keeps the old id alive."""
-        current: SessionRecord | Emptied = record
-        for _ in range(MERGE_ATTEMPTS):
-            if at_login:
-                until = min(record.expires_at, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS))
-                ended = await self._supersede(old_id, until, current)
-            else:
-                ended = await self.store.log_out(old_id, previous=current)
-            if ended:
-                return
-            found = await self.store.lookup(old_id)
-            if not isinstance(found, (SessionRecord, Emptied)):
-                return  # ended meanwhile
-            current = found
-        telemetry.note_conflict(self.store)
-        ending = "replaced its id at login" if at_login else "logged it out"
-        raise SessionConflictError(
-            f"session {self.store.fingerprint(old_id)} was written by other requests {MERGE_ATTEMPTS} times while "
-            f"this request {ending}; it was not ended. Retry the request."
-        )
-
-    async def _supersede(self, old_id: str, until: int, previous: SessionRecord | Emptied) -> bool:
-        """The tombstone of the id a login replaced; False when the id no longer holds ``previous``.
-
-        When the store fails, the tombstone may still have landed (its answer lost, and its retry failed). A look-up
-        tells: superseded already, the login is done; still at that version, the failure stands (503, and the
-        browser keeps its session); at a newer one, the tombstone is written again on it. When the look-up fails
-        too, the login carries on and sends the new cookie all the same, with a warning: answering 503 would leave
-        the browser a cookie that a landed tombstone makes read as replaced, on which every change it makes is
-        dropped for :data:`SUPERSEDED_GRACE_SECONDS`. The old id then keeps, at worst, its pre-login data (never
-        the login) until it expires.
-        """
-        try:
-            return await self.store.supersede(old_id, until=until, previous=previous)
-        except StoreUnavailableError as exc:
-            try:
-                found = await self.store.lookup(old_id)
-            except SessionStoreError:
-                logger.warning(
-                    "login of session %s: the store did not confirm the old id's tombstone (%s); the login goes on",
-                    self.store.fingerprint(old_id),
-                    exc,
-                )
-                return True
-            if isinstance(found, (SessionRecord, Emptied)) and found.version == previous.version:
-                raise
-            return not isinstance(found, (SessionRecord, Emptied))
+        until = min(record.expires_at, math.ceil(time.time() + SUPERSEDED_GRACE_SECONDS)) if at_login else None
+        await end_old_id(self.store, old_id, record, until=until, attempts=MERGE_ATTEMPTS)
 
     def headers_sent(self, session: Session) -> None:
         """Tell the policy the response headers have left: the cookie can no longer change."""
