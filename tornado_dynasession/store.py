@@ -364,9 +364,10 @@ class DynamoDBStore:
             return Condition(version=previous.version)
         return Condition(live_after=time.time(), version=previous.version or 0)
 
-    async def _put(self, item: Item, condition: Condition) -> bool:
-        """One conditional PutItem; whether it landed. When a *retried* write failed its condition, its first
-        attempt may have landed and lost its answer, which is not a conflict: a GetItem tells, on that path only."""
+    async def _put(self, item: Item, condition: Condition | None) -> bool:
+        """One PutItem, conditional when ``condition`` is given; whether it landed. When a *retried* write failed
+        its condition, its first attempt may have landed and lost its answer, which is not a conflict: a GetItem
+        tells, on that path only."""
         backend = await self._ready()
         written = await backend.put(item, condition)
         if written is None:
@@ -385,9 +386,7 @@ class DynamoDBStore:
         which changed the session meanwhile writes its changes onto (a DeleteItem with a ``layout``). The tombstone
         keeps the session's creation time, and expires after :attr:`logout_tombstone_seconds`. False when another
         request wrote or ended the session meanwhile (nothing is written then)."""
-        until = math.ceil(time.time() + self.logout_tombstone_seconds)
-        version = previous.version or 0
-        tombstone = self.items.emptied(sid, until, version + 1, previous.created_at)
+        tombstone = self.items.emptied(sid, self._tombstone_until(), (previous.version or 0) + 1, previous.created_at)
         return await self._end(sid, tombstone, self._unchanged_since(previous))
 
     @traced("log_out", lambda ended: "written" if ended else "condition_failed")
@@ -404,23 +403,22 @@ class DynamoDBStore:
         deleted instead: the Node stores would read a tombstone as a session.
         """
         condition = None if previous is None else self._unchanged_since(previous)
-        return await self._end(sid, self._logout_tombstone(sid), condition)
+        return await self._end(sid, self.items.tombstone(sid, self._tombstone_until(), logged_out=True), condition)
 
     async def _end(self, sid: str, tombstone: Item, condition: Condition | None) -> bool:
         """Replace the session by ``tombstone`` (delete it, with a ``layout``), if ``condition`` holds."""
+        if self.layout is None:
+            return await self._put(tombstone, condition)
         backend = await self._ready()
         key = self.key_for(sid)
-        if self.layout is not None:
-            done = await backend.delete(key, condition)
-        else:
-            done = await backend.put(tombstone, condition)
-        if done is None:  # a retry failed its condition: the first attempt may have landed
-            item = await backend.get(key, consistent_read=True)
-            done = item == tombstone if self.layout is None else item is None
-        return done
+        deleted = await backend.delete(key, condition)
+        if deleted is None:  # a retry failed its condition: the first attempt may have landed
+            deleted = await backend.get(key, consistent_read=True) is None
+        return deleted
 
-    def _logout_tombstone(self, sid: str) -> Item:
-        return self.items.tombstone(sid, math.ceil(time.time() + self.logout_tombstone_seconds), logged_out=True)
+    def _tombstone_until(self) -> int:
+        """When a tombstone written now expires (epoch seconds): after :attr:`logout_tombstone_seconds`."""
+        return math.ceil(time.time() + self.logout_tombstone_seconds)
 
     @property
     def logout_tombstone_seconds(self) -> int:
